@@ -1,0 +1,68 @@
+import { z } from 'zod';
+
+/**
+ * Every setting giraffe reads, with its default. This is the only module that
+ * reads `process.env`; everything else receives a frozen {@link Config}.
+ */
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const configSchema = z.object({
+  /** Interface the HTTP API binds to. @defaultValue `0.0.0.0` */
+  HOST: z.string().min(1).default('0.0.0.0'),
+  /** TCP port of the HTTP API. @defaultValue `8080` */
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Redis connection URL. Unset: embedded mode (in-process queue, one process). */
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  /** Directory holding one sub-directory per model (diffusers ONNX layout). @defaultValue `./models` */
+  MODELS_DIR: z.string().min(1).default('./models'),
+  /** Model used when a request names none; `demo` is the built-in demo model. @defaultValue `demo` */
+  DEFAULT_MODEL: z.string().min(1).default('demo'),
+  /** Where results and the generated demo model are kept. @defaultValue `./data` */
+  DATA_DIR: z.string().min(1).default('./data'),
+  /** Comma-separated API keys (or `sha256:<hex>` hashes of them). Unset: the API is open. */
+  API_KEYS: z
+    .string()
+    .optional()
+    .transform((s) =>
+      (s ?? '')
+        .split(',')
+        .map((k) => k.trim())
+        .filter((k) => k.length > 0),
+    ),
+  /** pino log level. @defaultValue `info` */
+  LOG_LEVEL: z.enum(logLevels).default('info'),
+  /** onnxruntime intra-op threads per inference session; 0 lets onnxruntime choose. @defaultValue `0` */
+  ORT_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
+});
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+
+/** A setting that failed validation; the message names the variable. */
+export class ConfigError extends Error {
+  readonly code = 'GIRAFFE_ERR_CONFIG_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Validates the environment once and freezes the result. Empty strings count
+ * as unset so that `PORT=` in a `.env` file falls back to the default.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = issue.path.join('.') || '(environment)';
+      return `${name}: ${issue.message} (got ${JSON.stringify(input[name] ?? null)})`;
+    });
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return Object.freeze(parsed.data);
+}
