@@ -1,0 +1,1 @@
+export { NumpyRandomState } from './numpy-random-state';
