@@ -1,0 +1,75 @@
+/**
+ * The one error catalogue. Every error giraffe raises on purpose carries a
+ * stable code, the HTTP status the API answers with, and whether retrying the
+ * same work can help (bad input never can; a transient runtime failure may).
+ */
+export interface ErrorSpec {
+  readonly status: number;
+  readonly title: string;
+  readonly retryable: boolean;
+}
+
+export const errorCatalogue = {
+  GIRAFFE_ERR_CONFIG_INVALID: { status: 500, title: 'Invalid configuration', retryable: false },
+  GIRAFFE_ERR_REQUEST_INVALID: { status: 400, title: 'Invalid generation request', retryable: false },
+  GIRAFFE_ERR_MODEL_NOT_FOUND: { status: 404, title: 'Model not found', retryable: false },
+  GIRAFFE_ERR_MODEL_FILE_MISSING: { status: 500, title: 'Model directory is incomplete', retryable: false },
+  GIRAFFE_ERR_MODEL_CONTRACT: { status: 500, title: 'Model breaks the ONNX export contract', retryable: false },
+  GIRAFFE_ERR_MODEL_LOAD_FAILED: { status: 500, title: 'Model could not be loaded', retryable: false },
+  GIRAFFE_ERR_DEVICE_UNAVAILABLE: { status: 500, title: 'Execution provider unavailable', retryable: false },
+  GIRAFFE_ERR_GENERATION_CANCELED: { status: 409, title: 'Generation canceled', retryable: false },
+  GIRAFFE_ERR_GENERATION_FAILED: { status: 500, title: 'Generation failed', retryable: true },
+  GIRAFFE_ERR_MODEL_OUTPUT_INVALID: { status: 500, title: 'Model produced invalid output', retryable: false },
+  GIRAFFE_ERR_PIPELINE_CLOSED: { status: 503, title: 'Pipeline is closed', retryable: true },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+/** Base class of every catalogued giraffe error. */
+export class GiraffeError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+  /** Extra structured facts (field path, file name …) for problem+json bodies and logs. */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'GiraffeError';
+    this.code = code;
+    this.status = errorCatalogue[code].status;
+    this.retryable = errorCatalogue[code].retryable;
+    this.details = Object.freeze({ ...details });
+  }
+
+  /** Plain data that survives `postMessage` and JSON (class identity does not). */
+  toJSON(): SerializedGiraffeError {
+    return { name: 'GiraffeError', code: this.code, message: this.message, details: { ...this.details } };
+  }
+
+  /** Rebuilds an error that crossed a thread or process boundary. */
+  static fromJSON(data: SerializedGiraffeError): GiraffeError {
+    return new GiraffeError(data.code, data.message, data.details);
+  }
+
+  static isSerialized(value: unknown): value is SerializedGiraffeError {
+    return (
+      typeof value === 'object' &&
+      value !== null &&
+      (value as { name?: unknown }).name === 'GiraffeError' &&
+      typeof (value as { code?: unknown }).code === 'string' &&
+      (value as { code: string }).code in errorCatalogue
+    );
+  }
+}
+
+export interface SerializedGiraffeError {
+  name: 'GiraffeError';
+  code: ErrorCode;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+export function isGiraffeError(value: unknown, code?: ErrorCode): value is GiraffeError {
+  return value instanceof GiraffeError && (code === undefined || value.code === code);
+}

@@ -1,0 +1,118 @@
+import { rejectUnsupported, resolveConfig, type ResolvedConfig } from './config';
+import { f32 } from './numeric';
+import {
+  noiseSchedule,
+  noiseScheduleDefaults,
+  trainingSigmas,
+  type NoiseScheduleKey,
+} from './noise-schedule';
+import { scaleBySigma, sigmaPredictX0 } from './sigma-prediction';
+import { eulerInitNoiseSigma, eulerSigmaSchedule } from './sigma-schedule';
+import { checkSameSize, StepCounter } from './step-support';
+import { checkStepCount } from './timestep-spacing';
+import type { Scheduler, StepResult } from './types';
+
+type EulerKey =
+  | NoiseScheduleKey
+  | 'prediction_type'
+  | 'timestep_spacing'
+  | 'steps_offset'
+  | 'use_karras_sigmas'
+  | 'sigma_min'
+  | 'sigma_max'
+  | 'final_sigmas_type';
+
+const defaults: ResolvedConfig<EulerKey> = {
+  ...noiseScheduleDefaults,
+  prediction_type: 'epsilon',
+  timestep_spacing: 'linspace',
+  steps_offset: 0,
+  use_karras_sigmas: false,
+  sigma_min: null,
+  sigma_max: null,
+  final_sigmas_type: 'zero',
+};
+
+/** EulerDiscreteScheduler options giraffe leaves out; a config that switches them on is refused. */
+const unsupported = {
+  interpolation_type: { allowed: ['linear'], why: 'only linear sigma interpolation is implemented' },
+  timestep_type: { allowed: ['discrete'], why: 'continuous timesteps are not implemented' },
+  use_exponential_sigmas: { allowed: [false], why: 'exponential sigmas are not implemented' },
+  use_beta_sigmas: { allowed: [false], why: 'beta sigmas are not implemented' },
+};
+
+/**
+ * Euler's method on the probability-flow ODE in σ (Karras et al. 2022,
+ * Algorithm 1 without churn): diffusers' EulerDiscreteScheduler.
+ */
+export class EulerDiscreteScheduler implements Scheduler {
+  readonly name = 'euler' as const;
+  readonly isStochastic = false;
+  readonly #config: ResolvedConfig<EulerKey>;
+  readonly #alphasCumprod: Float32Array;
+  readonly #karras: boolean;
+  readonly #counter = new StepCounter('euler');
+  readonly #trainingSigmas: Float32Array;
+  #timesteps: Float32Array = new Float32Array(0);
+  #sigmas: Float32Array = new Float32Array(0);
+
+  constructor(raw: Readonly<Record<string, unknown>>, karras: boolean | undefined) {
+    rejectUnsupported('euler', raw, unsupported);
+    this.#config = resolveConfig('euler', raw, defaults);
+    this.#alphasCumprod = noiseSchedule(this.#config, 'euler', true).alphasCumprod;
+    this.#karras = karras ?? this.#config.use_karras_sigmas;
+    this.#trainingSigmas = trainingSigmas(this.#alphasCumprod);
+  }
+
+  get timesteps(): Float32Array {
+    return this.#timesteps;
+  }
+
+  get sigmas(): Float32Array {
+    return this.#sigmas;
+  }
+
+  get initNoiseSigma(): number {
+    // Before setTimesteps diffusers reads the whole training schedule.
+    const sigmas = this.#sigmas.length > 0 ? this.#sigmas : this.#trainingSigmas;
+    return eulerInitNoiseSigma(sigmas, this.#config.timestep_spacing === 'leading');
+  }
+
+  setTimesteps(numInferenceSteps: number): void {
+    const T = this.#config.num_train_timesteps;
+    checkStepCount('euler', numInferenceSteps, T);
+    const schedule = eulerSigmaSchedule(
+      this.#alphasCumprod,
+      {
+        spacing: this.#config.timestep_spacing,
+        numTrainTimesteps: T,
+        numInferenceSteps,
+        stepsOffset: this.#config.steps_offset,
+      },
+      {
+        karras: this.#karras,
+        sigmaMin: this.#config.sigma_min,
+        sigmaMax: this.#config.sigma_max,
+        finalSigmasType: this.#config.final_sigmas_type,
+      },
+    );
+    this.#timesteps = schedule.timesteps;
+    this.#sigmas = schedule.sigmas;
+    this.#counter.reset();
+  }
+
+  scaleModelInput(sample: Float32Array, timestep: number): Float32Array {
+    return scaleBySigma(sample, this.#sigmas[this.#counter.current(this.#timesteps, timestep)]);
+  }
+
+  step(modelOutput: Float32Array, timestep: number, sample: Float32Array): StepResult {
+    checkSameSize('euler', modelOutput, sample);
+    const index = this.#counter.current(this.#timesteps, timestep);
+    const sigma = this.#sigmas[index];
+    const x0 = sigmaPredictX0(this.#config.prediction_type, modelOutput, sample, sigma);
+    const dt = f32(this.#sigmas[index + 1] - sigma);
+    const prevSample = sample.map((x, i) => x + f32(f32(f32(x - x0[i]) / sigma) * dt));
+    this.#counter.advance();
+    return { prevSample, predOriginalSample: x0 };
+  }
+}

@@ -1,0 +1,15 @@
+export {
+  schedulerNames,
+  type BetaSchedule,
+  type CreateSchedulerOptions,
+  type PredictionType,
+  type Scheduler,
+  type SchedulerConfig,
+  type SchedulerName,
+  type StepOptions,
+  type StepResult,
+  type TimestepSpacing,
+} from './types';
+export { createScheduler, isSchedulerName } from './create-scheduler';
+export { lcmGuidanceEmbedding } from './lcm-guidance-embedding';
+export { alphasCumprod, betasFor } from './noise-schedule';
