@@ -1,0 +1,80 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { writeDirectoryAtomically } from './atomic-dir';
+import {
+  buildDemoTextEncoder,
+  buildDemoUnet,
+  buildDemoVaeDecoder,
+  DEMO_HIDDEN_SIZE,
+  demoWeights,
+} from './demo-graphs';
+import { writeDemoTokenizer } from './demo-vocabulary';
+import { modelIndex, sd15SchedulerConfig, unetConfig, vaeConfig, writeJson } from './diffusers-layout';
+
+/**
+ * Version of what {@link writeDemoModel} writes. Bump it whenever the
+ * generator's output changes, so existing data directories regenerate.
+ */
+export const DEMO_MODEL_VERSION = 1;
+
+/** Name of the marker file that says which generator wrote a directory. */
+export const DEMO_MARKER_FILE = 'giraffe.json';
+
+const DEMO_FORMAT = 'giraffe-demo';
+
+async function fillDemoModel(dir: string): Promise<void> {
+  const vocabulary = await writeDemoTokenizer(path.join(dir, 'tokenizer'));
+  const weights = demoWeights(vocabulary.size, vocabulary.startOfTextId, vocabulary.endOfTextId);
+  await writeJson(path.join(dir, 'model_index.json'), modelIndex());
+  await writeJson(path.join(dir, 'scheduler', 'scheduler_config.json'), sd15SchedulerConfig());
+  await writeJson(path.join(dir, 'unet', 'config.json'), unetConfig(64, DEMO_HIDDEN_SIZE));
+  await writeJson(path.join(dir, 'vae_decoder', 'config.json'), vaeConfig(512, []));
+  await fsp.mkdir(path.join(dir, 'text_encoder'), { recursive: true });
+  await buildDemoTextEncoder(weights).save(path.join(dir, 'text_encoder', 'model.onnx'));
+  await buildDemoUnet(weights).save(path.join(dir, 'unet', 'model.onnx'));
+  await buildDemoVaeDecoder().save(path.join(dir, 'vae_decoder', 'model.onnx'));
+  // The marker goes last: a directory with a current marker is complete.
+  await writeJson(path.join(dir, DEMO_MARKER_FILE), {
+    format: DEMO_FORMAT,
+    version: DEMO_MODEL_VERSION,
+    description:
+      'giraffe built-in demo model: exact denoiser for a prompt-dependent picture, written by giraffe',
+  });
+}
+
+/** True when `dir` holds a demo model written by this version of the generator. */
+async function isCurrentDemo(dir: string): Promise<boolean> {
+  try {
+    const marker = JSON.parse(await fsp.readFile(path.join(dir, DEMO_MARKER_FILE), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    return marker.format === DEMO_FORMAT && marker.version === DEMO_MODEL_VERSION;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes the built-in demo model to `dir` in the diffusers ONNX layout
+ * (`model_index.json`, `scheduler/`, `tokenizer/`, `text_encoder/`, `unet/`,
+ * `vae_decoder/` and a `giraffe.json` marker). The files are byte-identical
+ * on every run. The directory is filled beside `dir` and renamed into place,
+ * replacing any existing `dir`.
+ */
+export async function writeDemoModel(dir: string): Promise<void> {
+  await writeDirectoryAtomically(path.resolve(dir), fillDemoModel);
+}
+
+/**
+ * Returns `<dataDir>/models/demo`, generating the demo model there first when
+ * it is missing or was written by another generator version. Concurrent
+ * callers (threads or processes) may race: each writes its own copy and the
+ * first complete one stays.
+ */
+export async function ensureDemoModel(dataDir: string): Promise<string> {
+  const dir = path.join(path.resolve(dataDir), 'models', 'demo');
+  if (await isCurrentDemo(dir)) return dir;
+  await writeDirectoryAtomically(dir, fillDemoModel, isCurrentDemo);
+  return dir;
+}
