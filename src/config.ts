@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { GiraffeError } from './errors';
 
 /**
  * Every setting giraffe reads, with its default. This is the only module that
@@ -38,10 +39,9 @@ export const configSchema = z.object({
 export type Config = Readonly<z.infer<typeof configSchema>>;
 
 /** A setting that failed validation; the message names the variable. */
-export class ConfigError extends Error {
-  readonly code = 'GIRAFFE_ERR_CONFIG_INVALID';
-  constructor(message: string) {
-    super(message);
+export class ConfigError extends GiraffeError {
+  constructor(message: string, variables: string[]) {
+    super('GIRAFFE_ERR_CONFIG_INVALID', message, { variables });
     this.name = 'ConfigError';
   }
 }
@@ -62,7 +62,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       const name = issue.path.join('.') || '(environment)';
       return `${name}: ${issue.message} (got ${JSON.stringify(input[name] ?? null)})`;
     });
-    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+    const variables = parsed.error.issues.map((issue) => issue.path.join('.'));
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`, variables);
   }
   return Object.freeze(parsed.data);
 }

@@ -6,7 +6,8 @@ import * as path from 'node:path';
  * the reference implementations). It sits beside the checkout; CI lays a copy
  * there too. GIRAFFE_SHARED_DIR overrides the location.
  */
-export const sharedDir = process.env.GIRAFFE_SHARED_DIR ?? path.resolve(__dirname, '..', '..', '..', 'shared');
+export const sharedDir =
+  process.env.GIRAFFE_SHARED_DIR ?? path.resolve(__dirname, '..', '..', '..', 'shared');
 
 /** Absolute path of a file under `../shared`. */
 export function sharedPath(...parts: string[]): string {

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { GiraffeError } from '../errors';
+import { schedulerNames, type SchedulerName } from './schedulers';
+
+/** Largest seed: numpy's RandomState takes 32-bit seeds. */
+export const MAX_SEED = 2 ** 32 - 1;
+
+/** Bounds the pipeline itself enforces; the API may set tighter ones. */
+export const requestLimits = {
+  minSide: 64,
+  maxSide: 2048,
+  maxSteps: 150,
+  maxGuidance: 50,
+  maxImages: 8,
+  maxPromptChars: 10_000,
+} as const;
+
+const side = z
+  .number()
+  .int()
+  .min(requestLimits.minSide)
+  .max(requestLimits.maxSide)
+  .refine((n) => n % 8 === 0, { message: 'must be a multiple of 8' });
+
+/**
+ * One generation, with the job's field names (snake_case, as the HTTP API
+ * takes them). Omitted fields take the defaults in {@link resolveRequest}.
+ */
+export const generateRequestSchema = z.strictObject({
+  prompt: z.string().max(requestLimits.maxPromptChars),
+  negative_prompt: z.string().max(requestLimits.maxPromptChars).nullish(),
+  width: side.optional(),
+  height: side.optional(),
+  steps: z.number().int().min(1).max(requestLimits.maxSteps).optional(),
+  guidance_scale: z.number().min(0).max(requestLimits.maxGuidance).optional(),
+  scheduler: z.enum(schedulerNames as unknown as [SchedulerName, ...SchedulerName[]]).optional(),
+  karras: z.boolean().optional(),
+  seed: z.number().int().min(0).max(MAX_SEED).optional(),
+  num_images: z.number().int().min(1).max(requestLimits.maxImages).optional(),
+  output_format: z.enum(['png', 'jpeg', 'webp']).optional(),
+});
+
+export type GenerateRequest = z.input<typeof generateRequestSchema>;
+export type OutputFormat = 'png' | 'jpeg' | 'webp';
+
+/** A request with every default filled in: what a generation actually ran with. */
+export interface ResolvedRequest {
+  readonly prompt: string;
+  readonly negative_prompt: string;
+  readonly width: number;
+  readonly height: number;
+  readonly steps: number;
+  readonly guidance_scale: number;
+  readonly scheduler: SchedulerName;
+  readonly karras: boolean;
+  readonly seed: number;
+  readonly num_images: number;
+  readonly output_format: OutputFormat;
+}
+
+/** Model-dependent defaults. */
+export interface RequestDefaults {
+  readonly size: number;
+  readonly scheduler: SchedulerName;
+}
+
+/** @defaultValue steps 20 and guidance 7.5, as AUTOMATIC1111 and most SD front-ends start. */
+export const DEFAULT_STEPS = 20;
+export const DEFAULT_GUIDANCE_SCALE = 7.5;
+
+export function randomSeed(): number {
+  return Math.floor(Math.random() * (MAX_SEED + 1));
+}
+
+/** Validates a request and fills in defaults; bad input throws GIRAFFE_ERR_REQUEST_INVALID naming the field. */
+export function resolveRequest(input: unknown, defaults: RequestDefaults): ResolvedRequest {
+  const parsed = generateRequestSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue.path.join('.') || '(request)';
+    throw new GiraffeError('GIRAFFE_ERR_REQUEST_INVALID', `${field}: ${issue.message}`, {
+      field,
+      issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    });
+  }
+  const r = parsed.data;
+  return {
+    prompt: r.prompt,
+    negative_prompt: r.negative_prompt ?? '',
+    width: r.width ?? defaults.size,
+    height: r.height ?? defaults.size,
+    steps: r.steps ?? DEFAULT_STEPS,
+    guidance_scale: r.guidance_scale ?? DEFAULT_GUIDANCE_SCALE,
+    scheduler: r.scheduler ?? defaults.scheduler,
+    karras: r.karras ?? false,
+    seed: r.seed ?? randomSeed(),
+    num_images: r.num_images ?? 1,
+    output_format: r.output_format ?? 'png',
+  };
+}

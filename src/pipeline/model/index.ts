@@ -1,0 +1,15 @@
+export { loadModel, type LoadedModel } from './load-model';
+export {
+  readModelDirectory,
+  type ModelDirectory,
+  componentNames,
+  type ComponentName,
+} from './model-directory';
+export type { ModelContract } from './model-contract';
+export {
+  OnnxComponent,
+  type SessionSettings,
+  type TensorSignature,
+  type ElementType,
+} from './onnx-component';
+export { toFloat16, fromFloat16, float32ToFloat16Bits, float16BitsToNumber } from './float16';

@@ -1,0 +1,65 @@
+import { ClipTokenizer } from '../tokenizer';
+import { checkModelContract, type ModelContract } from './model-contract';
+import { readModelDirectory, type ModelDirectory } from './model-directory';
+import { OnnxComponent, type SessionSettings } from './onnx-component';
+import { GiraffeError } from '../../errors';
+
+/** A model directory with its three ONNX sessions open and its contract checked. */
+export interface LoadedModel {
+  readonly directory: ModelDirectory;
+  readonly contract: ModelContract;
+  readonly tokenizer: ClipTokenizer;
+  readonly textEncoder: OnnxComponent;
+  readonly unet: OnnxComponent;
+  readonly vaeDecoder: OnnxComponent;
+  /** The device the sessions run on (`cpu`, `cuda:0`, …). */
+  readonly device: string;
+  release(): Promise<void>;
+}
+
+function loadTokenizer(directory: ModelDirectory): ClipTokenizer {
+  try {
+    return ClipTokenizer.fromModelDir(directory.tokenizerDir);
+  } catch (err) {
+    if (err instanceof GiraffeError) throw err;
+    throw new GiraffeError(
+      'GIRAFFE_ERR_MODEL_LOAD_FAILED',
+      `${directory.tokenizerDir}: ${(err as Error).message}`,
+      { model: directory.dir },
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Opens a Stable Diffusion ONNX export. Session creation blocks the calling
+ * thread for as long as onnxruntime takes to load the graph, so call this
+ * inside the inference thread, not on a thread that serves requests.
+ */
+export async function loadModel(modelDir: string, settings: SessionSettings = {}): Promise<LoadedModel> {
+  const directory = readModelDirectory(modelDir);
+  const tokenizer = loadTokenizer(directory);
+  const opened: OnnxComponent[] = [];
+  try {
+    for (const name of ['text_encoder', 'unet', 'vae_decoder'] as const) {
+      opened.push(await OnnxComponent.create(directory.onnxFiles[name], `${name}/model.onnx`, settings));
+    }
+    const [textEncoder, unet, vaeDecoder] = opened;
+    const contract = checkModelContract(textEncoder, unet, vaeDecoder);
+    return {
+      directory,
+      contract,
+      tokenizer,
+      textEncoder,
+      unet,
+      vaeDecoder,
+      device: settings.device ?? 'cpu',
+      async release() {
+        await Promise.all(opened.map((c) => c.release()));
+      },
+    };
+  } catch (err) {
+    await Promise.allSettled(opened.map((c) => c.release()));
+    throw err;
+  }
+}

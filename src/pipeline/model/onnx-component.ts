@@ -1,0 +1,191 @@
+import * as ort from 'onnxruntime-node';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { GiraffeError } from '../../errors';
+import { fromFloat16, toFloat16 } from './float16';
+
+/** Tensor element types giraffe feeds to or reads from a Stable Diffusion export. */
+export type ElementType = 'float32' | 'float16' | 'int32' | 'int64';
+
+/** One input or output of an ONNX session, as the session itself reports it. */
+export interface TensorSignature {
+  readonly name: string;
+  readonly type: ElementType;
+  /** Fixed sizes as numbers; symbolic (dynamic) sizes as their names. */
+  readonly shape: readonly (number | string)[];
+}
+
+/** A value to feed: numbers in float32 or int32; the component converts to what the session takes. */
+export interface FeedValue {
+  readonly data: Float32Array | Int32Array;
+  readonly dims: readonly number[];
+}
+
+/** Where sessions run. `cuda:N` needs onnxruntime-node installed with its CUDA libraries. */
+export interface SessionSettings {
+  /** @defaultValue `cpu` */
+  readonly device?: string;
+  /** onnxruntime intra-op threads; 0 lets it choose. @defaultValue 0 */
+  readonly intraOpThreads?: number;
+}
+
+const supportedTypes = new Set<string>(['float32', 'float16', 'int32', 'int64']);
+
+function executionProviders(device: string): ort.InferenceSession.ExecutionProviderConfig[] {
+  if (device === 'cpu') return ['cpu'];
+  const cuda = /^cuda(?::(\d+))?$/.exec(device);
+  if (cuda) return [{ name: 'cuda', deviceId: Number(cuda[1] ?? 0) }];
+  throw new GiraffeError('GIRAFFE_ERR_DEVICE_UNAVAILABLE', `unknown device "${device}": use cpu or cuda:N`, {
+    device,
+  });
+}
+
+/**
+ * One ONNX session of a model (text encoder, U-Net or VAE decoder): reads its
+ * signature from the session metadata, converts inputs to the dtypes it takes
+ * (int64 ids, float16 weights) and outputs back to float32, and counts the
+ * time spent inside `session.run`.
+ */
+export class OnnxComponent {
+  readonly inputs: readonly TensorSignature[];
+  readonly outputs: readonly TensorSignature[];
+  /** Milliseconds spent inside `session.run` since the last {@link takeRunTime}. */
+  #runMs = 0;
+
+  private constructor(
+    readonly file: string,
+    readonly label: string,
+    readonly session: ort.InferenceSession,
+  ) {
+    this.inputs = session.inputMetadata.map((m) => this.#signature(m, 'input'));
+    this.outputs = session.outputMetadata.map((m) => this.#signature(m, 'output'));
+  }
+
+  /** Creates the session; a file onnxruntime cannot load fails with a message naming it. */
+  static async create(file: string, label: string, settings: SessionSettings = {}): Promise<OnnxComponent> {
+    const device = settings.device ?? 'cpu';
+    const options: ort.InferenceSession.SessionOptions = {
+      executionProviders: executionProviders(device),
+      graphOptimizationLevel: 'all',
+      ...(settings.intraOpThreads ? { intraOpNumThreads: settings.intraOpThreads } : {}),
+    };
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(file, options);
+    } catch (err) {
+      const message = (err as Error).message ?? String(err);
+      if (device !== 'cpu' && /provider|cuda|libonnxruntime_providers/i.test(message)) {
+        throw new GiraffeError(
+          'GIRAFFE_ERR_DEVICE_UNAVAILABLE',
+          `${label}: onnxruntime-node cannot run on ${device} (${message}). Install it with ONNXRUNTIME_NODE_INSTALL=cuda12 and a CUDA 12 runtime, or use --device cpu.`,
+          { device, file },
+        );
+      }
+      throw new GiraffeError(
+        'GIRAFFE_ERR_MODEL_LOAD_FAILED',
+        `${label}: onnxruntime could not load it: ${message}`,
+        { file },
+        { cause: err },
+      );
+    }
+    return new OnnxComponent(file, label, session);
+  }
+
+  #signature(meta: ort.InferenceSession.ValueMetadata, kind: 'input' | 'output'): TensorSignature {
+    if (!meta.isTensor || !supportedTypes.has(meta.type)) {
+      const type = meta.isTensor ? meta.type : 'a non-tensor value';
+      throw new GiraffeError(
+        'GIRAFFE_ERR_MODEL_CONTRACT',
+        `${this.label}: ${kind} "${meta.name}" is ${type}; giraffe supports float32, float16, int32 and int64 tensors`,
+        {
+          file: this.file,
+        },
+      );
+    }
+    return { name: meta.name, type: meta.type as ElementType, shape: [...meta.shape] };
+  }
+
+  input(name: string): TensorSignature | undefined {
+    return this.inputs.find((s) => s.name === name);
+  }
+
+  /** Runs the session. Feeds are converted to each input's dtype; outputs come back as float32. */
+  async run(
+    feeds: Record<string, FeedValue>,
+    outputNames?: readonly string[],
+  ): Promise<Record<string, { data: Float32Array; dims: number[] }>> {
+    const tensors: Record<string, ort.Tensor> = {};
+    for (const [name, value] of Object.entries(feeds)) {
+      const sig = this.input(name);
+      if (!sig) throw new Error(`${this.label}: has no input "${name}"`);
+      tensors[name] = toTensor(sig.type, value);
+    }
+    const start = performance.now();
+    const results = outputNames
+      ? await this.session.run(tensors, outputNames as string[])
+      : await this.session.run(tensors);
+    this.#runMs += performance.now() - start;
+    const out: Record<string, { data: Float32Array; dims: number[] }> = {};
+    for (const [name, tensor] of Object.entries(results)) {
+      out[name] = { data: fromTensor(tensor), dims: [...tensor.dims] };
+      tensor.dispose();
+    }
+    return out;
+  }
+
+  /** Returns the time spent in `session.run` since the previous call and resets the counter. */
+  takeRunTime(): number {
+    const ms = this.#runMs;
+    this.#runMs = 0;
+    return ms;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+
+  get name(): string {
+    return path.basename(path.dirname(this.file));
+  }
+}
+
+function toTensor(type: ElementType, value: FeedValue): ort.Tensor {
+  const dims = [...value.dims];
+  switch (type) {
+    case 'float32':
+      return new ort.Tensor(
+        'float32',
+        value.data instanceof Float32Array ? value.data : Float32Array.from(value.data),
+        dims,
+      );
+    case 'float16':
+      return new ort.Tensor(
+        'float16',
+        toFloat16(value.data instanceof Float32Array ? value.data : Float32Array.from(value.data)),
+        dims,
+      );
+    case 'int32':
+      return new ort.Tensor(
+        'int32',
+        value.data instanceof Int32Array ? value.data : Int32Array.from(value.data, Math.trunc),
+        dims,
+      );
+    case 'int64': {
+      // numpy's float→int64 cast truncates toward zero; fractional timesteps do the same.
+      const ids = new BigInt64Array(value.data.length);
+      for (let i = 0; i < ids.length; i++) ids[i] = BigInt(Math.trunc(value.data[i]));
+      return new ort.Tensor('int64', ids, dims);
+    }
+  }
+}
+
+function fromTensor(tensor: ort.Tensor): Float32Array {
+  switch (tensor.type) {
+    case 'float32':
+      return tensor.data as Float32Array;
+    case 'float16':
+      return fromFloat16(tensor.data as Uint16Array);
+    default:
+      return Float32Array.from(tensor.data as ArrayLike<number>);
+  }
+}

@@ -1,0 +1,207 @@
+import { performance } from 'node:perf_hooks';
+import { encodeImage, formatA1111Parameters } from './image';
+import { loadModel, type LoadedModel, type SessionSettings } from './model';
+import { NumpyRandomState } from './random';
+import { createScheduler, lcmGuidanceEmbedding, schedulerNames, type SchedulerName } from './schedulers';
+import {
+  resolveRequest,
+  DEFAULT_GUIDANCE_SCALE,
+  DEFAULT_STEPS,
+  type ResolvedRequest,
+} from './generate-request';
+import { decodeLatents } from './stages/decode-latents';
+import { denoise, throwIfCanceled, type CancelSignal, type StepProgress } from './stages/denoise';
+import { encodePrompt } from './stages/encode-prompt';
+import { prepareLatents } from './stages/prepare-latents';
+
+/** Where and how the model's sessions run. */
+export type PipelineOptions = SessionSettings;
+
+export interface GenerateOptions {
+  /** Called after every denoising step (on the thread that called `generate`). */
+  readonly onStep?: (progress: StepProgress) => void;
+  /** Checked between steps; an aborted signal ends the run with GIRAFFE_ERR_GENERATION_CANCELED. */
+  readonly signal?: CancelSignal;
+}
+
+/** Milliseconds spent per stage; `session_run_ms` is the part spent inside onnxruntime. */
+export interface GenerationTimings {
+  readonly total_ms: number;
+  readonly text_encoder_ms: number;
+  readonly denoise_ms: number;
+  readonly vae_decoder_ms: number;
+  readonly image_encode_ms: number;
+  readonly session_run_ms: number;
+  readonly unet_calls: number;
+}
+
+export interface GenerateResult {
+  /** Encoded images in the request's output format. */
+  readonly images: Buffer[];
+  readonly seed: number;
+  readonly width: number;
+  readonly height: number;
+  /** The request with every default filled in: enough to make the same images again. */
+  readonly request: ResolvedRequest;
+  /** AUTOMATIC1111-style infotext (also in each PNG's `parameters` chunk). */
+  readonly parameters: string;
+  readonly timings: GenerationTimings;
+}
+
+/** What a loaded model offers, for listings and request defaults. */
+export interface ModelInfo {
+  readonly id: string;
+  readonly dir: string;
+  readonly device: string;
+  readonly precision: 'float32' | 'float16';
+  readonly schedulers: readonly SchedulerName[];
+  readonly defaults: {
+    readonly width: number;
+    readonly height: number;
+    readonly steps: number;
+    readonly guidance_scale: number;
+    readonly scheduler: SchedulerName;
+  };
+  /** The model's `scheduler/scheduler_config.json`. */
+  readonly schedulerConfig: Readonly<Record<string, unknown>>;
+}
+
+const schedulerByClass: Record<string, SchedulerName> = {
+  PNDMScheduler: 'pndm',
+  DDIMScheduler: 'ddim',
+  EulerDiscreteScheduler: 'euler',
+  EulerAncestralDiscreteScheduler: 'euler_a',
+  DPMSolverMultistepScheduler: 'dpmpp_2m',
+  LCMScheduler: 'lcm',
+};
+
+/**
+ * Stable Diffusion on onnxruntime, in the calling thread: checkInputs →
+ * encodePrompt → prepareLatents → denoise → decode → encode image. Use
+ * {@link loadPipeline} to run it in a worker thread instead.
+ */
+export class StableDiffusionPipeline {
+  readonly info: ModelInfo;
+
+  private constructor(readonly model: LoadedModel) {
+    const d = model.directory;
+    const cls = String(d.schedulerConfig._class_name ?? '');
+    this.info = {
+      id: d.id,
+      dir: d.dir,
+      device: model.device,
+      precision: model.contract.unet.precision,
+      schedulers: schedulerNames,
+      defaults: {
+        width: d.defaultImageSize,
+        height: d.defaultImageSize,
+        steps: DEFAULT_STEPS,
+        guidance_scale: DEFAULT_GUIDANCE_SCALE,
+        scheduler: schedulerByClass[cls] ?? 'euler',
+      },
+      schedulerConfig: d.schedulerConfig,
+    };
+  }
+
+  static async load(modelDir: string, options: PipelineOptions = {}): Promise<StableDiffusionPipeline> {
+    return new StableDiffusionPipeline(await loadModel(modelDir, options));
+  }
+
+  /** Validates a request against this model and fills in its defaults. */
+  resolve(request: unknown): ResolvedRequest {
+    const { defaults } = this.info;
+    return resolveRequest(request, { size: defaults.width, scheduler: defaults.scheduler });
+  }
+
+  async generate(request: unknown, options: GenerateOptions = {}): Promise<GenerateResult> {
+    const started = performance.now();
+    const r = this.resolve(request);
+    const { model } = this;
+    const contract = model.contract.unet;
+    throwIfCanceled(options.signal);
+    for (const c of [model.textEncoder, model.unet, model.vaeDecoder]) c.takeRunTime();
+
+    const scheduler = createScheduler(
+      r.scheduler,
+      model.directory.schedulerConfig,
+      r.karras ? { karras: true } : {},
+    );
+    scheduler.setTimesteps(r.steps);
+    // LCM-distilled U-Nets take guidance as an embedding and need no unconditional batch.
+    const lcmGuidance = contract.timestepCondDim !== undefined;
+    const classifierFree = !lcmGuidance && r.guidance_scale > 1;
+
+    let t0 = performance.now();
+    const embeddings = await encodePrompt(model, r.prompt, r.negative_prompt, r.num_images, classifierFree);
+    const textEncoderMs = performance.now() - t0;
+
+    const shape = [r.num_images, contract.latentChannels, r.height / 8, r.width / 8] as const;
+    const rng = new NumpyRandomState(r.seed);
+    const latents = prepareLatents(rng, shape[0] * shape[1] * shape[2] * shape[3], scheduler.initNoiseSigma);
+    let timestepCond: Float32Array | undefined;
+    if (lcmGuidance) {
+      const row = lcmGuidanceEmbedding(r.guidance_scale, contract.timestepCondDim!);
+      timestepCond = new Float32Array(row.length * r.num_images);
+      for (let i = 0; i < r.num_images; i++) timestepCond.set(row, i * row.length);
+    }
+
+    t0 = performance.now();
+    const final = await denoise({
+      model,
+      scheduler,
+      latents,
+      shape,
+      embeddings,
+      guidanceScale: r.guidance_scale,
+      classifierFree,
+      timestepCond,
+      rng,
+      onStep: options.onStep,
+      signal: options.signal,
+    });
+    const denoiseMs = performance.now() - t0;
+
+    t0 = performance.now();
+    const decoded = await decodeLatents(model, final, shape[0], shape[2], shape[3]);
+    const vaeMs = performance.now() - t0;
+
+    t0 = performance.now();
+    const parameters = formatA1111Parameters({ ...r, model: model.directory.id });
+    const images = await Promise.all(
+      decoded.rgb.map((rgb) =>
+        encodeImage(
+          rgb,
+          decoded.width,
+          decoded.height,
+          r.output_format,
+          r.output_format === 'png' ? { parameters } : {},
+        ),
+      ),
+    );
+    const encodeMs = performance.now() - t0;
+
+    const sessionRunMs =
+      model.textEncoder.takeRunTime() + model.unet.takeRunTime() + model.vaeDecoder.takeRunTime();
+    return {
+      images,
+      seed: r.seed,
+      width: decoded.width,
+      height: decoded.height,
+      request: r,
+      parameters,
+      timings: {
+        total_ms: performance.now() - started,
+        text_encoder_ms: textEncoderMs,
+        denoise_ms: denoiseMs,
+        vae_decoder_ms: vaeMs,
+        image_encode_ms: encodeMs,
+        session_run_ms: sessionRunMs,
+        unet_calls: scheduler.timesteps.length,
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.model.release();
+  }
+}

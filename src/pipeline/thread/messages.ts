@@ -1,0 +1,41 @@
+import type { SerializedGiraffeError } from '../../errors';
+import type { GenerateResult, ModelInfo, PipelineOptions } from '../stable-diffusion-pipeline';
+import type { ResolvedRequest } from '../generate-request';
+
+/** Data the inference thread starts with. */
+export interface ThreadData {
+  readonly modelDir: string;
+  readonly options: PipelineOptions;
+  /** One Int32 slot: the number of the job to cancel; read between steps without waiting for messages. */
+  readonly cancelBuffer: SharedArrayBuffer;
+}
+
+export type ToThread =
+  | {
+      readonly type: 'generate';
+      readonly job: number;
+      readonly request: ResolvedRequest;
+      readonly wantSteps: boolean;
+    }
+  | { readonly type: 'close' };
+
+export type FromThread =
+  | { readonly type: 'ready'; readonly info: ModelInfo }
+  | { readonly type: 'load-failed'; readonly error: SerializedGiraffeError | { message: string } }
+  | {
+      readonly type: 'step';
+      readonly job: number;
+      readonly step: number;
+      readonly steps: number;
+      readonly timestep: number;
+      readonly latents: Float32Array;
+      readonly predictedOriginal: Float32Array;
+      readonly shape: readonly [number, number, number, number];
+    }
+  | { readonly type: 'done'; readonly job: number; readonly result: GenerateResult }
+  | {
+      readonly type: 'failed';
+      readonly job: number;
+      readonly error: SerializedGiraffeError | { message: string };
+    }
+  | { readonly type: 'closed' };
