@@ -1,0 +1,151 @@
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { SingleBar, Presets } from 'cli-progress';
+import type { Config } from '../config';
+import { GiraffeError } from '../errors';
+import { loadPipeline, schedulerNames, type GenerateRequest } from '../pipeline';
+import { resolveModelDir } from './resolve-model';
+
+export const generateUsage = `Usage: giraffe generate "PROMPT" [options]
+
+Options:
+  --out FILE          where to write the image (default: giraffe-<seed>.<format>);
+                      with --num-images N, files get -1, -2 … before the extension
+  --model NAME|DIR    a model directory, a name under MODELS_DIR, or "demo" (default: DEFAULT_MODEL)
+  --steps N           denoising steps (default 20)
+  --scheduler NAME    ${schedulerNames.join(' | ')} (default: the model's own)
+  --karras            Karras sigmas (euler, euler_a, dpmpp_2m)
+  --seed N            0 … 4294967295 (default: random, printed)
+  --guidance X        classifier-free guidance scale (default 7.5)
+  --width N --height N   multiples of 8 (default: the model's size)
+  --negative TEXT     negative prompt
+  --num-images N      images from one seed (default 1)
+  --format FMT        png | jpeg | webp (default: from --out's extension, else png)
+  --device DEV        cpu | cuda:N (default cpu)
+`;
+
+function num(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n))
+    throw new GiraffeError('GIRAFFE_ERR_REQUEST_INVALID', `${flag}: "${value}" is not a number`, {
+      field: flag,
+    });
+  return n;
+}
+
+function formatFromPath(file: string | undefined): 'png' | 'jpeg' | 'webp' | undefined {
+  const ext = file ? path.extname(file).toLowerCase() : '';
+  if (ext === '.png') return 'png';
+  if (ext === '.jpg' || ext === '.jpeg') return 'jpeg';
+  if (ext === '.webp') return 'webp';
+  return undefined;
+}
+
+function outputPaths(out: string | undefined, seed: number, format: string, count: number): string[] {
+  const base = out ?? `giraffe-${seed}.${format === 'jpeg' ? 'jpg' : format}`;
+  if (count === 1) return [base];
+  const ext = path.extname(base);
+  const stem = base.slice(0, base.length - ext.length);
+  return Array.from({ length: count }, (_, i) => `${stem}-${i + 1}${ext}`);
+}
+
+/** `giraffe generate`: one generation on this machine, with a progress bar. */
+export async function generateCommand(argv: string[], config: Config): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      out: { type: 'string', short: 'o' },
+      model: { type: 'string', short: 'm' },
+      steps: { type: 'string' },
+      scheduler: { type: 'string' },
+      karras: { type: 'boolean' },
+      seed: { type: 'string' },
+      guidance: { type: 'string' },
+      width: { type: 'string' },
+      height: { type: 'string' },
+      negative: { type: 'string' },
+      'num-images': { type: 'string' },
+      format: { type: 'string' },
+      device: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(generateUsage);
+    return 0;
+  }
+  const prompt = positionals.join(' ');
+  if (!prompt) {
+    process.stderr.write(`giraffe generate: a prompt is required\n\n${generateUsage}`);
+    return 2;
+  }
+  const format = values.format ?? formatFromPath(values.out) ?? 'png';
+  const request: GenerateRequest = {
+    prompt,
+    negative_prompt: values.negative,
+    steps: num(values.steps, '--steps'),
+    scheduler: values.scheduler as GenerateRequest['scheduler'],
+    karras: values.karras,
+    seed: num(values.seed, '--seed'),
+    guidance_scale: num(values.guidance, '--guidance'),
+    width: num(values.width, '--width'),
+    height: num(values.height, '--height'),
+    num_images: num(values['num-images'], '--num-images'),
+    output_format: format as GenerateRequest['output_format'],
+  };
+  for (const key of Object.keys(request) as (keyof GenerateRequest)[])
+    if (request[key] === undefined) delete request[key];
+
+  const modelDir = await resolveModelDir(values.model, config);
+  process.stderr.write(`loading ${modelDir}\n`);
+  const pipeline = await loadPipeline(modelDir, {
+    device: values.device ?? 'cpu',
+    intraOpThreads: config.ORT_INTRA_OP_THREADS,
+  });
+  try {
+    const resolved = pipeline.resolve(request);
+    const bar = new SingleBar(
+      {
+        format: 'denoising |{bar}| {value}/{total} steps | eta {eta_formatted}',
+        noTTYOutput: true,
+        notTTYSchedule: 2000,
+        stream: process.stderr,
+      },
+      Presets.shades_classic,
+    );
+    let started = false;
+    const interrupt = new AbortController();
+    const onSigint = (): void => interrupt.abort();
+    process.once('SIGINT', onSigint);
+    let result;
+    try {
+      result = await pipeline.generate(resolved, {
+        signal: interrupt.signal,
+        onStep: ({ step, steps }) => {
+          if (!started) bar.start(steps, 0);
+          started = true;
+          bar.update(step);
+        },
+      });
+    } finally {
+      process.off('SIGINT', onSigint);
+      if (started) bar.stop();
+    }
+    const files = outputPaths(values.out, result.seed, resolved.output_format, result.images.length);
+    for (let i = 0; i < files.length; i++) {
+      await fs.mkdir(path.dirname(path.resolve(files[i])), { recursive: true });
+      await fs.writeFile(files[i], result.images[i]);
+    }
+    const t = result.timings;
+    process.stdout.write(
+      `${files.join('\n')}\nseed ${result.seed} · ${result.width}x${result.height} · ${resolved.scheduler}${resolved.karras ? ' (karras)' : ''} · ${t.unet_calls} steps\n` +
+        `time ${(t.total_ms / 1000).toFixed(2)} s (text ${t.text_encoder_ms.toFixed(0)} ms, denoise ${t.denoise_ms.toFixed(0)} ms, vae ${t.vae_decoder_ms.toFixed(0)} ms, encode ${t.image_encode_ms.toFixed(0)} ms)\n`,
+    );
+    return 0;
+  } finally {
+    await pipeline.close();
+  }
+}

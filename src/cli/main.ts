@@ -1,0 +1,51 @@
+import { ConfigError, loadConfig } from '../config';
+import { GiraffeError } from '../errors';
+import { generateCommand, generateUsage } from './generate-command';
+
+const usage = `giraffe — self-hosted text-to-image on Stable Diffusion ONNX models
+
+Usage: giraffe <command> [options]
+
+Commands:
+  generate "PROMPT"   make an image on this machine (see giraffe generate --help)
+
+${generateUsage}`;
+
+/** CLI entry: returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    const config = loadConfig();
+    switch (command) {
+      case 'generate':
+        return await generateCommand(rest, config);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(usage);
+        return command === undefined ? 2 : 0;
+      default:
+        process.stderr.write(`giraffe: unknown command "${command}"\n\n${usage}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 78; // EX_CONFIG
+    }
+    if (err instanceof GiraffeError) {
+      process.stderr.write(`giraffe: ${err.message} [${err.code}]\n`);
+      return err.code === 'GIRAFFE_ERR_GENERATION_CANCELED' ? 130 : 1;
+    }
+    if (
+      err instanceof TypeError &&
+      'code' in err &&
+      String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')
+    ) {
+      process.stderr.write(`giraffe: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
