@@ -14,7 +14,11 @@ export const errorCatalogue = {
   GIRAFFE_ERR_REQUEST_INVALID: { status: 400, title: 'Invalid generation request', retryable: false },
   GIRAFFE_ERR_MODEL_NOT_FOUND: { status: 404, title: 'Model not found', retryable: false },
   GIRAFFE_ERR_MODEL_FILE_MISSING: { status: 500, title: 'Model directory is incomplete', retryable: false },
-  GIRAFFE_ERR_MODEL_CONTRACT: { status: 500, title: 'Model breaks the ONNX export contract', retryable: false },
+  GIRAFFE_ERR_MODEL_CONTRACT: {
+    status: 500,
+    title: 'Model breaks the ONNX export contract',
+    retryable: false,
+  },
   GIRAFFE_ERR_MODEL_LOAD_FAILED: { status: 500, title: 'Model could not be loaded', retryable: false },
   GIRAFFE_ERR_DEVICE_UNAVAILABLE: { status: 500, title: 'Execution provider unavailable', retryable: false },
   GIRAFFE_ERR_GENERATION_CANCELED: { status: 409, title: 'Generation canceled', retryable: false },
@@ -33,7 +37,12 @@ export class GiraffeError extends Error {
   /** Extra structured facts (field path, file name …) for problem+json bodies and logs. */
   readonly details: Readonly<Record<string, unknown>>;
 
-  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.name = 'GiraffeError';
     this.code = code;
