@@ -13,7 +13,8 @@ import * as path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { loadPipeline, writeFixtureModel } from '../src';
+// The compiled package: measure what ships, not a transpile-on-load copy.
+import { loadPipeline, writeFixtureModel } from '../dist';
 
 const { values } = parseArgs({
   options: {
