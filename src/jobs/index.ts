@@ -1,0 +1,13 @@
+export { jobRequestSchema, modelIdSchema, type JobRequest, type ResolvedJobRequest } from './job-request';
+export {
+  jobStatuses,
+  finalStatuses,
+  isFinal,
+  type JobStatus,
+  type JobRecord,
+  type JobResult,
+  type JobImage,
+  type JobError,
+  type JobProgress,
+} from './job-record';
+export { finalEventTypes, type JobEvent, type JobEventBody, type JobEventType, type StepLatents } from './job-events';

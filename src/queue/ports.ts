@@ -1,0 +1,161 @@
+import type { JobEvent, JobEventBody, JobProgress, JobRecord, JobResult, ResolvedJobRequest, StepLatents } from '../jobs';
+
+/**
+ * The small ports between the API/worker and the queue technology. Two
+ * drivers implement them: `memory` (embedded mode, one process) and
+ * `bullmq` (BullMQ + Redis, any number of API and worker processes). Nothing
+ * above these interfaces knows which one it has.
+ */
+
+export interface NewJob {
+  /** Job id; a random UUID when omitted. */
+  readonly id?: string;
+  readonly model: string;
+  readonly request: ResolvedJobRequest;
+  readonly owner?: string | null;
+  /** 1 (first) … 2,097,152; lower runs sooner. @defaultValue 100 */
+  readonly priority?: number;
+  readonly request_id?: string;
+}
+
+export type CancelOutcome =
+  /** It was waiting and is gone from the queue; its state is `canceled`. */
+  | 'canceled'
+  /** It is running; its worker stops it at the next step boundary and it ends `canceled`. */
+  | 'cancel_requested'
+  /** It had already finished; nothing changed. */
+  | 'already_finished'
+  | 'not_found';
+
+export interface ListQuery {
+  /** Only this owner's jobs (`null`: jobs made without an API key). Omitted: all jobs. */
+  readonly owner?: string | null;
+  /** @defaultValue 50 */
+  readonly limit?: number;
+}
+
+/** Submitting, inspecting and canceling jobs: what the API uses. */
+export interface JobQueue {
+  /** Adds a job to the queue of its model and records it as `queued`. */
+  enqueue(job: NewJob): Promise<JobRecord>;
+  get(id: string): Promise<JobRecord | undefined>;
+  /** Jobs ahead of this one in its model's queue (0: next), undefined when it is not waiting. */
+  position(id: string): Promise<number | undefined>;
+  cancel(id: string): Promise<CancelOutcome>;
+  /** Most recent first, still within retention. */
+  list(query?: ListQuery): Promise<JobRecord[]>;
+  /** Jobs waiting (not yet running), for one model or all. */
+  depth(model?: string): Promise<number>;
+}
+
+export type Unsubscribe = () => Promise<void>;
+
+/** Job events from workers to every API process. */
+export interface EventBus {
+  publish(event: JobEvent): Promise<void>;
+  /** Delivers the job's events in publish order until unsubscribed. Resolves once the subscription is live. */
+  subscribe(jobId: string, listener: (event: JobEvent) => void): Promise<Unsubscribe>;
+}
+
+export interface StoredImage {
+  readonly data: Buffer;
+  readonly content_type: string;
+}
+
+/** Result images, kept for the retention time. */
+export interface ResultStore {
+  put(jobId: string, index: number, image: StoredImage): Promise<void>;
+  get(jobId: string, index: number): Promise<StoredImage | undefined>;
+  delete(jobId: string): Promise<void>;
+}
+
+/** What a worker announces about itself; `/readyz` and `GET /v1/models` read it. */
+export interface WorkerInfo {
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly models: readonly string[];
+  readonly device: string;
+  readonly concurrency: number;
+  readonly started_at: string;
+  /** Job ids running right now. */
+  readonly current_jobs: readonly string[];
+  /** Model metadata the worker loaded (sizes, schedulers, defaults), keyed by model id. */
+  readonly model_info?: Readonly<Record<string, unknown>>;
+  readonly heartbeat_at: string;
+}
+
+export interface WorkerRegistry {
+  /** Records or refreshes a worker; it disappears when heartbeats stop for the TTL. */
+  heartbeat(info: Omit<WorkerInfo, 'heartbeat_at'>, ttlMs: number): Promise<void>;
+  remove(workerId: string): Promise<void>;
+  list(): Promise<WorkerInfo[]>;
+}
+
+/** What a job handler may do while it runs. */
+export interface JobContext {
+  /** Aborted when the job is canceled or the worker shuts down past its grace period. */
+  readonly signal: AbortSignal;
+  /** 1 on the first run, 2 after a retry or a stalled-job recovery … */
+  readonly attempt: number;
+  /** Records the job's progress and publishes a `progress` event (latents travel with the event only). */
+  progress(progress: JobProgress, latents?: StepLatents): Promise<void>;
+}
+
+/**
+ * Runs one job. Resolve with the result (after storing its images) or throw:
+ * a GiraffeError whose `retryable` is false (bad input, cancellation,
+ * invalid model output) ends the job at once; anything else is retried with
+ * back-off up to the attempt limit.
+ */
+export type JobHandler = (job: JobRecord, context: JobContext) => Promise<JobResult>;
+
+export interface ConsumerOptions {
+  /** Identifies this worker in job records and events. */
+  readonly workerId: string;
+  /** Jobs run at once by this consumer. @defaultValue 1 */
+  readonly concurrency?: number;
+  /**
+   * bullmq: how long a job's lock lasts without renewal; a worker that stops
+   * renewing (killed, frozen) loses the job to another after this long.
+   * Renewed every half of it. @defaultValue 30,000
+   */
+  readonly lockDurationMs?: number;
+}
+
+/** Takes jobs of one model from the queue and runs them with a handler. */
+export interface JobConsumer {
+  /** Ids of the jobs running now. */
+  readonly running: readonly string[];
+  /**
+   * Stops taking jobs and waits up to `graceMs` for running ones to finish;
+   * jobs still running then are aborted and returned to the queue (not failed),
+   * so another worker picks them up.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** One driver: the ports plus how workers consume. */
+export interface QueueDriver {
+  readonly name: 'memory' | 'bullmq';
+  readonly queue: JobQueue;
+  readonly events: EventBus;
+  readonly results: ResultStore;
+  readonly workers: WorkerRegistry;
+  consume(model: string, handler: JobHandler, options: ConsumerOptions): JobConsumer;
+  /** Answers whether the backing store is reachable (Redis PING); always true in memory. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Settings both drivers take. */
+export interface DriverOptions {
+  /** How long finished jobs and their images are kept. @defaultValue 86,400,000 (24 h) */
+  readonly retentionMs?: number;
+  /** Attempts per job before it fails for good (retryable errors, stalls). @defaultValue 3 */
+  readonly maxAttempts?: number;
+  /** First retry delay; doubles per attempt. @defaultValue 1000 */
+  readonly backoffMs?: number;
+}
+
+export type { JobEvent, JobEventBody, JobRecord, JobResult };
