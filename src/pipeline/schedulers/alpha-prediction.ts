@@ -4,7 +4,10 @@ import type { PredictionType } from './types';
 /**
  * Conversions of a model output for the schedulers parameterised by ᾱ_t
  * (x_t = √ᾱ·x₀ + √(1−ᾱ)·ε): DDIM, PNDM, LCM. float32 throughout, in
- * diffusers' order of operations.
+ * diffusers' order of operations. The per-element loops are small exported
+ * functions: V8 optimises each as a whole, where a loop inside a scheduler
+ * method would be entered by on-stack replacement and deoptimise at the first
+ * statement after it, on every step.
  */
 interface Roots {
   readonly sqrtAlpha: number;
@@ -15,6 +18,32 @@ function roots(alphaProd: number): Roots {
   return { sqrtAlpha: f32(Math.sqrt(alphaProd)), sqrtBeta: f32(Math.sqrt(f32(1 - alphaProd))) };
 }
 
+/** x₀ = (x − √(1−ᾱ)·ε)/√ᾱ per element, for x_t = α·x₀ + σ·ε with α = `sqrtAlpha`, σ = `sqrtBeta`. */
+export function epsilonToX0(
+  modelOutput: Float32Array,
+  sample: Float32Array,
+  sqrtAlpha: number,
+  sqrtBeta: number,
+): Float32Array {
+  const n = sample.length;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = f32(sample[i] - f32(sqrtBeta * modelOutput[i])) / sqrtAlpha;
+  return out;
+}
+
+/** x₀ = √ᾱ·x − √(1−ᾱ)·v per element (v = √ᾱ·ε − √(1−ᾱ)·x₀, Salimans & Ho 2022). */
+export function vToX0(
+  modelOutput: Float32Array,
+  sample: Float32Array,
+  sqrtAlpha: number,
+  sqrtBeta: number,
+): Float32Array {
+  const n = sample.length;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = f32(sqrtAlpha * sample[i]) - f32(sqrtBeta * modelOutput[i]);
+  return out;
+}
+
 /** The predicted clean sample x₀ at a timestep with cumulative alpha `alphaProd`. */
 export function predictX0(
   prediction: PredictionType,
@@ -22,12 +51,11 @@ export function predictX0(
   sample: Float32Array,
   alphaProd: number,
 ): Float32Array {
-  const { sqrtAlpha, sqrtBeta } = roots(alphaProd);
-  if (prediction === 'epsilon')
-    return sample.map((x, i) => f32(x - f32(sqrtBeta * modelOutput[i])) / sqrtAlpha);
   if (prediction === 'sample') return modelOutput.slice();
-  // v = √ᾱ·ε − √(1−ᾱ)·x₀ (Salimans & Ho 2022), so x₀ = √ᾱ·x − √(1−ᾱ)·v.
-  return sample.map((x, i) => f32(sqrtAlpha * x) - f32(sqrtBeta * modelOutput[i]));
+  const { sqrtAlpha, sqrtBeta } = roots(alphaProd);
+  return prediction === 'epsilon'
+    ? epsilonToX0(modelOutput, sample, sqrtAlpha, sqrtBeta)
+    : vToX0(modelOutput, sample, sqrtAlpha, sqrtBeta);
 }
 
 /** The predicted noise ε; `x0` is the (unclipped) prediction from {@link predictX0}. */
@@ -38,10 +66,31 @@ export function predictEpsilon(
   x0: Float32Array,
   alphaProd: number,
 ): Float32Array {
-  const { sqrtAlpha, sqrtBeta } = roots(alphaProd);
   if (prediction === 'epsilon') return modelOutput;
-  if (prediction === 'sample') return sample.map((x, i) => f32(x - f32(sqrtAlpha * x0[i])) / sqrtBeta);
-  return sample.map((x, i) => f32(sqrtAlpha * modelOutput[i]) + f32(sqrtBeta * x));
+  const { sqrtAlpha, sqrtBeta } = roots(alphaProd);
+  if (prediction === 'sample') return epsilonFromX0(sample, x0, sqrtAlpha, sqrtBeta);
+  return combine(sqrtAlpha, modelOutput, sqrtBeta, sample);
+}
+
+/** ε = (x − √ᾱ·x₀)/√(1−ᾱ) per element. */
+function epsilonFromX0(
+  sample: Float32Array,
+  x0: Float32Array,
+  sqrtAlpha: number,
+  sqrtBeta: number,
+): Float32Array {
+  const n = sample.length;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = f32(sample[i] - f32(sqrtAlpha * x0[i])) / sqrtBeta;
+  return out;
+}
+
+/** a·x + b·y per element, each product rounded to float32 (and the sum, by the store). */
+export function combine(a: number, x: Float32Array, b: number, y: Float32Array): Float32Array {
+  const n = x.length;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = f32(a * x[i]) + f32(b * y[i]);
+  return out;
 }
 
 /** Clamps in place to ±range (diffusers' `clip_sample`). */

@@ -1,4 +1,4 @@
-import { clampInPlace, predictEpsilon, predictX0 } from './alpha-prediction';
+import { clampInPlace, combine, predictEpsilon, predictX0 } from './alpha-prediction';
 import { noThresholding, rejectUnsupported, resolveConfig, type ResolvedConfig } from './config';
 import { f32 } from './numeric';
 import { noiseSchedule, noiseScheduleDefaults, type NoiseScheduleKey } from './noise-schedule';
@@ -89,7 +89,7 @@ export class DdimScheduler implements Scheduler {
     // x_{t−1} = √ᾱ_prev·x₀ + √(1−ᾱ_prev)·ε (eq. 12 of the DDIM paper with σ_t = 0)
     const sqrtAlphaPrev = f32(Math.sqrt(alphaProdPrev));
     const direction = f32(Math.sqrt(f32(1 - alphaProdPrev)));
-    const prevSample = x0.map((x, i) => f32(sqrtAlphaPrev * x) + f32(direction * epsilon[i]));
+    const prevSample = combine(sqrtAlphaPrev, x0, direction, epsilon);
     return { prevSample, predOriginalSample: x0 };
   }
 }

@@ -1,3 +1,4 @@
+import { epsilonToX0, vToX0 } from './alpha-prediction';
 import { noThresholding, rejectUnsupported, resolveConfig, type ResolvedConfig } from './config';
 import { f32, interpAtIndex, roundHalfEven } from './numeric';
 import {
@@ -57,6 +58,39 @@ function level(sigma: number): Level {
   const sigmaT = f32(sigma * alpha);
   // σ = 0 (the final level) gives λ = +∞ and exp(−h) = 0: the step lands on x₀.
   return { alpha, sigma: sigmaT, lambda: f32(f32(Math.log(alpha)) - f32(Math.log(sigmaT))) };
+}
+
+/** x_t = (σ_t/σ_s)·x − α_t(e^{−h} − 1)·D0 per element: the first-order update. */
+function firstOrder(
+  sample: Float32Array,
+  x0: Float32Array,
+  sampleCoeff: number,
+  d0Coeff: number,
+): Float32Array {
+  const n = sample.length;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = f32(sampleCoeff * sample[i]) - f32(d0Coeff * x0[i]);
+  return out;
+}
+
+/** The second-order update with D1 = (D0 − D0_prev)/r0, per element. */
+function secondOrder(
+  sample: Float32Array,
+  x0: Float32Array,
+  previous: Float32Array,
+  sampleCoeff: number,
+  d0Coeff: number,
+  invR0: number,
+  d1Coeff: number,
+): Float32Array {
+  const n = sample.length;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const x0i = x0[i];
+    const d1 = f32(invR0 * f32(x0i - previous[i]));
+    out[i] = f32(f32(sampleCoeff * sample[i]) - f32(d0Coeff * x0i)) - f32(d1Coeff * d1);
+  }
+  return out;
 }
 
 /**
@@ -170,17 +204,14 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     const previous = this.#previousX0;
     if (previous === null || this.#lowerOrderNums < 1 || lowerOrderFinal) {
       // First order: DDIM in λ.
-      prevSample = sample.map((x, i) => f32(sampleCoeff * x) - f32(d0Coeff * x0[i]));
+      prevSample = firstOrder(sample, x0, sampleCoeff, d0Coeff);
     } else {
       const s1 = level(this.#sigmas[index - 1]);
       const r0 = f32(f32(s0.lambda - s1.lambda) / h);
       const invR0 = f32(1 / r0);
       const d1Coeff =
         cfg.solver_type === 'midpoint' ? f32(0.5 * d0Coeff) : -f32(t.alpha * f32(f32(expm1 / h) + 1));
-      prevSample = sample.map((x, i) => {
-        const d1 = f32(invR0 * f32(x0[i] - previous[i]));
-        return f32(f32(sampleCoeff * x) - f32(d0Coeff * x0[i])) - f32(d1Coeff * d1);
-      });
+      prevSample = secondOrder(sample, x0, previous, sampleCoeff, d0Coeff, invR0, d1Coeff);
     }
     this.#previousX0 = x0;
     if (this.#lowerOrderNums < 2) this.#lowerOrderNums += 1;
@@ -192,9 +223,9 @@ export class DpmSolverMultistepScheduler implements Scheduler {
   #dataPrediction(modelOutput: Float32Array, sample: Float32Array, s: Level): Float32Array {
     switch (this.#config.prediction_type) {
       case 'epsilon':
-        return sample.map((x, i) => f32(x - f32(s.sigma * modelOutput[i])) / s.alpha);
+        return epsilonToX0(modelOutput, sample, s.alpha, s.sigma);
       case 'v_prediction':
-        return sample.map((x, i) => f32(s.alpha * x) - f32(s.sigma * modelOutput[i]));
+        return vToX0(modelOutput, sample, s.alpha, s.sigma);
       case 'sample':
         return modelOutput.slice();
     }

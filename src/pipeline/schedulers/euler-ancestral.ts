@@ -21,6 +21,25 @@ const defaults: ResolvedConfig<EulerAncestralKey> = {
   steps_offset: 0,
 };
 
+/** An Euler step down to σ_down (`dt` = σ_down − σ) plus σ_up of fresh noise, per element. */
+function ancestralStep(
+  sample: Float32Array,
+  x0: Float32Array,
+  noise: Float32Array,
+  sigma: number,
+  dt: number,
+  sigmaUp: number,
+): Float32Array {
+  const n = sample.length;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const x = sample[i];
+    const drifted = f32(x + f32(f32(f32(x - x0[i]) / sigma) * dt));
+    out[i] = drifted + f32(noise[i] * sigmaUp);
+  }
+  return out;
+}
+
 /**
  * Ancestral Euler sampling (k-diffusion's `sample_euler_ancestral`, η = 1):
  * diffusers' EulerAncestralDiscreteScheduler. Each step goes deterministically
@@ -104,10 +123,7 @@ export class EulerAncestralScheduler implements Scheduler {
     const sigmaDown = f32(Math.sqrt(f32(nextSq - f32(sigmaUp * sigmaUp))));
     const dt = f32(sigmaDown - sigma);
 
-    const prevSample = sample.map((x, i) => {
-      const drifted = f32(x + f32(f32(f32(x - x0[i]) / sigma) * dt));
-      return drifted + f32(noise[i] * sigmaUp);
-    });
+    const prevSample = ancestralStep(sample, x0, noise, sigma, dt, sigmaUp);
     this.#counter.advance();
     return { prevSample, predOriginalSample: x0 };
   }

@@ -1,4 +1,4 @@
-import { clampInPlace, predictX0 } from './alpha-prediction';
+import { clampInPlace, combine, predictX0 } from './alpha-prediction';
 import { configError, noThresholding, rejectUnsupported, resolveConfig, type ResolvedConfig } from './config';
 import { f32, linspace } from './numeric';
 import { noiseSchedule, type NoiseScheduleKey } from './noise-schedule';
@@ -104,7 +104,7 @@ export class LcmScheduler implements Scheduler {
 
     const x0 = predictX0(this.#config.prediction_type, modelOutput, sample, alphaProd);
     if (this.#config.clip_sample) clampInPlace(x0, this.#config.clip_sample_range);
-    const denoised = x0.map((x, i) => f32(cOut * x) + f32(cSkip * sample[i]));
+    const denoised = combine(cOut, x0, cSkip, sample);
 
     let prevSample: Float32Array;
     if (noise === null) {
@@ -112,7 +112,7 @@ export class LcmScheduler implements Scheduler {
     } else {
       const sqrtAlphaPrev = f32(Math.sqrt(alphaProdPrev));
       const sqrtBetaPrev = f32(Math.sqrt(f32(1 - alphaProdPrev)));
-      prevSample = denoised.map((d, i) => f32(sqrtAlphaPrev * d) + f32(sqrtBetaPrev * noise[i]));
+      prevSample = combine(sqrtAlphaPrev, denoised, sqrtBetaPrev, noise);
     }
     this.#counter.advance();
     return { prevSample, predOriginalSample: denoised };

@@ -30,6 +30,90 @@ const ONE_SIXTH = f32(1 / 6);
 const ONE_THIRD = f32(1 / 3);
 const ONE_24TH = f32(1 / 24);
 
+// The per-element loops, as small functions V8 optimises whole (a loop inside
+// a method is entered by on-stack replacement and deoptimises after it).
+
+/** w·e per element. */
+function scaled(w: number, e: Float32Array): Float32Array {
+  const n = e.length;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = w * e[i];
+  return out;
+}
+
+/** acc += w·e per element, the product rounded to float32. */
+function addScaledInPlace(acc: Float32Array, w: number, e: Float32Array): void {
+  const n = acc.length;
+  for (let i = 0; i < n; i++) acc[i] = acc[i] + f32(w * e[i]);
+}
+
+/** (e + e1)/2: the repeated first step's averaged ε. */
+function average(out: Float32Array, e: Float32Array, e1: Float32Array): void {
+  const n = out.length;
+  for (let i = 0; i < n; i++) out[i] = f32(e[i] + e1[i]) / 2;
+}
+
+/** (3e1 − e2)/2. */
+function adamsBashforth2(out: Float32Array, e1: Float32Array, e2: Float32Array): void {
+  const n = out.length;
+  for (let i = 0; i < n; i++) out[i] = f32(f32(3 * e1[i]) - e2[i]) / 2;
+}
+
+/** (23e1 − 16e2 + 5e3)/12. */
+function adamsBashforth3(out: Float32Array, e1: Float32Array, e2: Float32Array, e3: Float32Array): void {
+  const n = out.length;
+  for (let i = 0; i < n; i++) out[i] = f32(f32(f32(23 * e1[i]) - f32(16 * e2[i])) + f32(5 * e3[i])) / 12;
+}
+
+/** (55e1 − 59e2 + 37e3 − 9e4)/24. */
+function adamsBashforth4(
+  out: Float32Array,
+  e1: Float32Array,
+  e2: Float32Array,
+  e3: Float32Array,
+  e4: Float32Array,
+): void {
+  const n = out.length;
+  for (let i = 0; i < n; i++) {
+    out[i] = ONE_24TH * f32(f32(f32(f32(55 * e1[i]) - f32(59 * e2[i])) + f32(37 * e3[i])) - f32(9 * e4[i]));
+  }
+}
+
+/** c·x − (Δᾱ·ε)/d per element: eq. (9) with its scalars folded. */
+function transfer(
+  sample: Float32Array,
+  epsilon: Float32Array,
+  sampleCoeff: number,
+  alphaDiff: number,
+  denom: number,
+): Float32Array {
+  const n = sample.length;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++)
+    out[i] = f32(sampleCoeff * sample[i]) - f32(f32(alphaDiff * epsilon[i]) / denom);
+  return out;
+}
+
+/** {@link transfer} for a v-prediction, with ε = √ᾱ·v + √(1−ᾱ)·x rounded to float32 first. */
+function transferV(
+  sample: Float32Array,
+  v: Float32Array,
+  sampleCoeff: number,
+  alphaDiff: number,
+  denom: number,
+  sqrtAlpha: number,
+  sqrtBeta: number,
+): Float32Array {
+  const n = sample.length;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const x = sample[i];
+    const epsilon = f32(f32(sqrtAlpha * v[i]) + f32(sqrtBeta * x));
+    out[i] = f32(sampleCoeff * x) - f32(f32(alphaDiff * epsilon) / denom);
+  }
+  return out;
+}
+
 /**
  * Pseudo numerical methods (Liu et al. 2022, arXiv:2202.09778): diffusers'
  * PNDMScheduler. With `skip_prk_steps` (every SD config) it is PLMS: the
@@ -52,6 +136,8 @@ export class PndmScheduler implements Scheduler {
   #ets: Float32Array[] = [];
   #curSample: Float32Array | null = null;
   #curModelOutput: Float32Array | null = null;
+  /** Where PLMS combines the stored ε; only ever read within the step that writes it. */
+  #combined: Float32Array = new Float32Array(0);
 
   constructor(raw: Readonly<Record<string, unknown>>) {
     this.#config = resolveConfig('pndm', raw, defaults);
@@ -104,6 +190,7 @@ export class PndmScheduler implements Scheduler {
     this.#ets = [];
     this.#curSample = null;
     this.#curModelOutput = null;
+    this.#combined = new Float32Array(0);
   }
 
   scaleModelInput(sample: Float32Array): Float32Array {
@@ -140,16 +227,17 @@ export class PndmScheduler implements Scheduler {
     let output = modelOutput;
     const stage = this.#counter % 4;
     if (stage === 0) {
-      this.#curModelOutput = modelOutput.map((e) => ONE_SIXTH * e);
+      this.#curModelOutput = scaled(ONE_SIXTH, modelOutput);
       this.#ets.push(modelOutput.slice());
       this.#curSample = sample.slice();
-    } else if (stage === 1 || stage === 2) {
-      const acc = this.#curModelOutput as Float32Array;
-      this.#curModelOutput = acc.map((a, i) => a + f32(ONE_THIRD * modelOutput[i]));
     } else {
+      // The accumulator is this scheduler's own array, never handed out: update it in place.
       const acc = this.#curModelOutput as Float32Array;
-      output = acc.map((a, i) => a + f32(ONE_SIXTH * modelOutput[i]));
-      this.#curModelOutput = null;
+      addScaledInPlace(acc, stage === 3 ? ONE_SIXTH : ONE_THIRD, modelOutput);
+      if (stage === 3) {
+        output = acc;
+        this.#curModelOutput = null;
+      }
     }
     return this.#prevSample(this.#curSample ?? sample, stageTimestep, prevTimestep, output);
   }
@@ -160,32 +248,37 @@ export class PndmScheduler implements Scheduler {
     let from = timestep;
     let to = timestep - ratio;
     let start = sample;
+    const n = modelOutput.length;
     if (this.#counter !== 1) {
-      this.#ets = [...this.#ets.slice(-3), modelOutput.slice()];
+      // Keep the last three ε and append a copy of this one, reusing the oldest dropped buffer.
+      const dropped = this.#ets.splice(0, Math.max(0, this.#ets.length - 3));
+      const slot = dropped.length > 0 && dropped[0].length === n ? dropped[0] : new Float32Array(n);
+      slot.set(modelOutput);
+      this.#ets.push(slot);
     } else {
       // The repeated timestep: redo the first step from its start with the averaged ε.
       from = timestep + ratio;
       to = timestep;
     }
     const ets = this.#ets;
-    const e = (k: number): Float32Array => ets[ets.length - k];
-    let output: Float32Array;
-    if (ets.length === 1 && this.#counter === 0) {
+    const count = ets.length;
+    const e1 = ets[count - 1];
+    if (this.#combined.length !== n) this.#combined = new Float32Array(n);
+    const combined = this.#combined;
+    let output = combined;
+    if (count === 1 && this.#counter === 0) {
       output = modelOutput;
       this.#curSample = sample.slice();
-    } else if (ets.length === 1 && this.#counter === 1) {
-      output = modelOutput.map((m, i) => f32(m + e(1)[i]) / 2);
+    } else if (count === 1 && this.#counter === 1) {
+      average(combined, modelOutput, e1);
       start = this.#curSample as Float32Array;
       this.#curSample = null;
-    } else if (ets.length === 2) {
-      output = e(1).map((e1, i) => f32(f32(3 * e1) - e(2)[i]) / 2);
-    } else if (ets.length === 3) {
-      output = e(1).map((e1, i) => f32(f32(f32(23 * e1) - f32(16 * e(2)[i])) + f32(5 * e(3)[i])) / 12);
+    } else if (count === 2) {
+      adamsBashforth2(combined, e1, ets[count - 2]);
+    } else if (count === 3) {
+      adamsBashforth3(combined, e1, ets[count - 2], ets[count - 3]);
     } else {
-      output = e(1).map(
-        (e1, i) =>
-          ONE_24TH * f32(f32(f32(f32(55 * e1) - f32(59 * e(2)[i])) + f32(37 * e(3)[i])) - f32(9 * e(4)[i])),
-      );
+      adamsBashforth4(combined, e1, ets[count - 2], ets[count - 3], ets[count - 4]);
     }
     return this.#prevSample(start, from, to, output);
   }
@@ -201,18 +294,17 @@ export class PndmScheduler implements Scheduler {
     const alphaProdPrev = prevTimestep >= 0 ? this.#alphasCumprod[prevTimestep] : this.#finalAlphaCumprod;
     const betaProd = f32(1 - alphaProd);
     const betaProdPrev = f32(1 - alphaProdPrev);
-    let epsilon = modelOutput;
-    if (this.#config.prediction_type === 'v_prediction') {
-      const sqrtAlpha = f32(Math.sqrt(alphaProd));
-      const sqrtBeta = f32(Math.sqrt(betaProd));
-      epsilon = modelOutput.map((v, i) => f32(sqrtAlpha * v) + f32(sqrtBeta * sample[i]));
-    }
     const sampleCoeff = f32(Math.sqrt(f32(alphaProdPrev / alphaProd)));
     const denom = f32(
       f32(alphaProd * f32(Math.sqrt(betaProdPrev))) +
         f32(Math.sqrt(f32(f32(alphaProd * betaProd) * alphaProdPrev))),
     );
     const alphaDiff = f32(alphaProdPrev - alphaProd);
-    return sample.map((x, i) => f32(sampleCoeff * x) - f32(f32(alphaDiff * epsilon[i]) / denom));
+    if (this.#config.prediction_type !== 'v_prediction') {
+      return transfer(sample, modelOutput, sampleCoeff, alphaDiff, denom);
+    }
+    const sqrtAlpha = f32(Math.sqrt(alphaProd));
+    const sqrtBeta = f32(Math.sqrt(betaProd));
+    return transferV(sample, modelOutput, sampleCoeff, alphaDiff, denom, sqrtAlpha, sqrtBeta);
   }
 }

@@ -57,7 +57,37 @@ export function throwIfCanceled(signal: CancelSignal | undefined): void {
     throw new GiraffeError('GIRAFFE_ERR_GENERATION_CANCELED', 'the generation was canceled');
 }
 
-/** Runs the U-Net over `batch` items, in chunks no larger than the export's fixed batch size. */
+/**
+ * ε = ε_u + w(ε_c − ε_u) for a prediction holding the unconditional half
+ * first, rounded to float32 at each operation as numpy does. Written over the
+ * unconditional half of `prediction` (an array this loop owns), which it
+ * returns. Checks on the way that both halves are finite, failing with what
+ * {@link checkFinite} of the whole prediction would say.
+ */
+function guide(prediction: Float32Array, count: number, guidance: number, step: number): Float32Array {
+  const fround = Math.fround;
+  for (let k = 0; k < count; k++) {
+    const u = prediction[k];
+    // In float64 the difference of two float32s cannot overflow: it is finite exactly when both are.
+    const d = prediction[count + k] - u;
+    if (d - d !== 0) {
+      // Entries before k are overwritten but were finite; from k on both halves are untouched.
+      checkFinite(prediction.subarray(k), unetOutput(step));
+    }
+    prediction[k] = u + fround(guidance * fround(d));
+  }
+  return prediction.subarray(0, count);
+}
+
+function unetOutput(step: number): string {
+  return `unet output at step ${step}`;
+}
+
+/**
+ * Runs the U-Net over `batch` items, in chunks no larger than the export's
+ * fixed batch size. The result is a new array the caller owns: onnxruntime's
+ * own output when one call covers the batch.
+ */
 async function predictNoise(
   input: DenoiseInput,
   sample: Float32Array,
@@ -71,7 +101,7 @@ async function predictNoise(
   const perText = embeddings.tokens * embeddings.width;
   const condDim = c.timestepCondDim ?? 0;
   const chunk = Math.min(batch, c.maxBatch);
-  const out = new Float32Array(batch * perSample);
+  let out: Float32Array | null = null;
   for (let start = 0; start < batch; start += chunk) {
     const n = Math.min(chunk, batch - start);
     const tsLength = c.timestepLength ?? n;
@@ -96,9 +126,12 @@ async function predictNoise(
       };
     }
     const result = await model.unet.run(feeds, [c.output]);
-    out.set(result[c.output].data, start * perSample);
+    const data = result[c.output].data;
+    if (n === batch && data.length === batch * perSample) return data;
+    out ??= new Float32Array(batch * perSample);
+    out.set(data, start * perSample);
   }
-  return out;
+  return out as Float32Array;
 }
 
 /**
@@ -111,32 +144,28 @@ export async function denoise(input: DenoiseInput): Promise<Float32Array> {
   const count = input.latents.length;
   const timesteps = scheduler.timesteps;
   const guidance = Math.fround(input.guidanceScale);
+  const batch = classifierFree ? input.shape[0] * 2 : input.shape[0];
+  // The guided batch (the scaled latents twice), one buffer for every step:
+  // onnxruntime reads it only during the awaited call.
+  const doubled = classifierFree ? new Float32Array(count * 2) : null;
   let latents = input.latents;
   for (let i = 0; i < timesteps.length; i++) {
     throwIfCanceled(signal);
     const t = timesteps[i];
     const scaled = scheduler.scaleModelInput(latents, t);
     let modelInput = scaled;
-    if (classifierFree) {
-      modelInput = new Float32Array(count * 2);
-      modelInput.set(scaled, 0);
-      modelInput.set(scaled, count);
+    if (doubled !== null) {
+      doubled.set(scaled, 0);
+      doubled.set(scaled, count);
+      modelInput = doubled;
     }
-    const prediction = await predictNoise(
-      input,
-      modelInput,
-      classifierFree ? input.shape[0] * 2 : input.shape[0],
-      t,
-    );
-    checkFinite(prediction, `unet output at step ${i + 1}`);
-    let noise = prediction;
-    if (classifierFree) {
-      // ε = ε_u + w(ε_c − ε_u), rounded to float32 at each operation as numpy does.
-      noise = new Float32Array(count);
-      for (let k = 0; k < count; k++) {
-        const u = prediction[k];
-        noise[k] = u + Math.fround(guidance * Math.fround(prediction[count + k] - u));
-      }
+    const prediction = await predictNoise(input, modelInput, batch, t);
+    let noise: Float32Array;
+    if (doubled !== null) {
+      noise = guide(prediction, count, guidance, i + 1);
+    } else {
+      checkFinite(prediction, unetOutput(i + 1));
+      noise = prediction;
     }
     const stepNoise = scheduler.isStochastic ? input.rng.randnFloat32(count) : undefined;
     const result = scheduler.step(noise, t, latents, stepNoise ? { noise: stepNoise } : undefined);
