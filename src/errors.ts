@@ -11,7 +11,18 @@ export interface ErrorSpec {
 
 export const errorCatalogue = {
   GIRAFFE_ERR_CONFIG_INVALID: { status: 500, title: 'Invalid configuration', retryable: false },
-  GIRAFFE_ERR_REQUEST_INVALID: { status: 400, title: 'Invalid generation request', retryable: false },
+  GIRAFFE_ERR_REQUEST_INVALID: { status: 400, title: 'Invalid request', retryable: false },
+  GIRAFFE_ERR_REQUEST_MALFORMED: { status: 400, title: 'Malformed request body', retryable: false },
+  GIRAFFE_ERR_REQUEST_TOO_LARGE: { status: 413, title: 'Request body too large', retryable: false },
+  GIRAFFE_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type', retryable: false },
+  GIRAFFE_ERR_ROUTE_NOT_FOUND: { status: 404, title: 'No such route', retryable: false },
+  GIRAFFE_ERR_AUTH_REQUIRED: { status: 401, title: 'API key required', retryable: false },
+  GIRAFFE_ERR_JOB_NOT_FOUND: { status: 404, title: 'Job not found', retryable: false },
+  GIRAFFE_ERR_IMAGE_NOT_FOUND: { status: 404, title: 'Image not found', retryable: false },
+  GIRAFFE_ERR_JOB_FINISHED: { status: 409, title: 'Job already finished', retryable: false },
+  GIRAFFE_ERR_JOB_NOT_FINISHED: { status: 409, title: 'Job has no images yet', retryable: true },
+  GIRAFFE_ERR_MODEL_UNKNOWN: { status: 400, title: 'Unknown model', retryable: false },
+  GIRAFFE_ERR_INTERNAL: { status: 500, title: 'Internal server error', retryable: true },
   GIRAFFE_ERR_MODEL_NOT_FOUND: { status: 404, title: 'Model not found', retryable: false },
   GIRAFFE_ERR_MODEL_FILE_MISSING: { status: 500, title: 'Model directory is incomplete', retryable: false },
   GIRAFFE_ERR_MODEL_CONTRACT: {
@@ -25,6 +36,7 @@ export const errorCatalogue = {
   GIRAFFE_ERR_GENERATION_FAILED: { status: 500, title: 'Generation failed', retryable: true },
   GIRAFFE_ERR_MODEL_OUTPUT_INVALID: { status: 500, title: 'Model produced invalid output', retryable: false },
   GIRAFFE_ERR_PIPELINE_CLOSED: { status: 503, title: 'Pipeline is closed', retryable: true },
+  GIRAFFE_ERR_QUEUE_UNAVAILABLE: { status: 503, title: 'Job queue unavailable', retryable: true },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

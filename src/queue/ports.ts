@@ -1,4 +1,12 @@
-import type { JobEvent, JobEventBody, JobProgress, JobRecord, JobResult, ResolvedJobRequest, StepLatents } from '../jobs';
+import type {
+  JobEvent,
+  JobEventBody,
+  JobProgress,
+  JobRecord,
+  JobResult,
+  ResolvedJobRequest,
+  StepLatents,
+} from '../jobs';
 
 /**
  * The small ports between the API/worker and the queue technology. Two

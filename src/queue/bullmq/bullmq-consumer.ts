@@ -1,0 +1,233 @@
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { GiraffeError } from '../../errors';
+import type { JobError, JobResult } from '../../jobs';
+import {
+  cancelReason,
+  JobLifecycle,
+  shutdownReason,
+  toJobError,
+  type FinalState,
+  type LifecycleSettings,
+} from '../job-lifecycle';
+import type { ConsumerOptions, JobConsumer, JobHandler } from '../ports';
+import type { JobSpec } from './record-codec';
+import { closeRedis, openRedis } from './redis-connections';
+import { RedisJobStore } from './redis-job-store';
+import type { RedisKeys } from './redis-keys';
+import type { RedisSubscriber } from './redis-subscriber';
+
+/** What a consumer shares with its driver. */
+export interface ConsumerContext {
+  readonly url: string;
+  readonly keys: RedisKeys;
+  readonly settings: LifecycleSettings;
+  readonly subscriber: RedisSubscriber;
+}
+
+/** The job ends for good: BullMQ must not retry it, and our record takes this outcome. */
+class FinalOutcomeError extends UnrecoverableError {
+  readonly outcome: FinalState;
+  constructor(outcome: FinalState) {
+    super(outcome.status === 'failed' ? outcome.error.message : `job ${outcome.status}`);
+    this.outcome = outcome;
+  }
+}
+
+/** A retryable failure; BullMQ decides from the job's `attempts` whether another run follows. */
+class RetryableError extends Error {
+  readonly error: JobError;
+  constructor(error: JobError) {
+    super(error.message);
+    this.name = 'RetryableError';
+    this.error = error;
+  }
+}
+
+interface Run {
+  readonly job: Job<JobSpec, JobResult>;
+  readonly token: string | undefined;
+  readonly controller: AbortController;
+  attempt?: number;
+  /** Given back to the queue by close(); the handler's outcome no longer counts. */
+  handedBack: boolean;
+}
+
+const DEFAULT_LOCK_MS = 30_000;
+// After aborting handed-back jobs, how long close() waits for their handlers before dropping the connection.
+const ABORT_WAIT_MS = 5000;
+// Progress goes to the record at most this often; every step still goes out as an event.
+const PROGRESS_WRITE_MS = 200;
+
+/**
+ * A BullMQ Worker on one model's queue. It records the job's life in our
+ * record, but ends it (final state + final event) only from the Worker's
+ * `completed`/`failed` events, i.e. after BullMQ accepted the outcome with
+ * this worker's lock: a worker that lost the job to stalled-job recovery
+ * never reports a result.
+ */
+export class BullmqConsumer implements JobConsumer {
+  readonly #redis: Redis;
+  readonly #lifecycle: JobLifecycle;
+  readonly #worker: Worker<JobSpec, JobResult>;
+  readonly #handler: JobHandler;
+  readonly #workerId: string;
+  readonly #runs = new Map<string, Run>();
+  readonly #settling = new Set<Promise<void>>();
+  readonly #cancelListener: Promise<(() => Promise<void>) | undefined>;
+  #closing: Promise<void> | undefined;
+
+  constructor(context: ConsumerContext, model: string, handler: JobHandler, options: ConsumerOptions) {
+    const { keys, settings } = context;
+    this.#handler = handler;
+    this.#workerId = options.workerId;
+    this.#redis = openRedis(context.url, 'worker');
+    this.#lifecycle = new JobLifecycle(new RedisJobStore(this.#redis, keys, settings.retentionMs), settings, {
+      progressWriteIntervalMs: PROGRESS_WRITE_MS,
+    });
+    const lockDuration = options.lockDurationMs ?? DEFAULT_LOCK_MS;
+    this.#worker = new Worker<JobSpec, JobResult>(
+      keys.queueName(model),
+      (job, token) => this.#process(job, token),
+      {
+        connection: this.#redis,
+        prefix: keys.prefix,
+        concurrency: Math.max(1, options.concurrency ?? 1),
+        lockDuration,
+        // Look for stalled jobs about as often as a lock can expire.
+        stalledInterval: lockDuration,
+        // Stalls count against the attempts: a job that kills every worker ends failed.
+        maxStalledCount: Math.max(0, settings.maxAttempts - 1),
+      },
+    );
+    this.#worker.on('completed', (job, result) => this.#settle(job.id, { status: 'succeeded', result }));
+    this.#worker.on('failed', (job, err) => {
+      if (job) this.#failed(job, err);
+    });
+    this.#worker.on('lockRenewalFailed', (ids) => {
+      const lost = new GiraffeError(
+        'GIRAFFE_ERR_QUEUE_UNAVAILABLE',
+        'lost the job lock; another worker takes it over',
+      );
+      for (const id of ids) this.#runs.get(id)?.controller.abort(lost);
+    });
+    // Connection trouble shows up here and is retried by BullMQ; an unheard 'error' event would throw.
+    this.#worker.on('error', () => undefined);
+    this.#cancelListener = context.subscriber
+      .listen(keys.cancel, (id) => this.#runs.get(id)?.controller.abort(cancelReason(id)))
+      // Without the channel a running job still sees its cancel flag when it is next claimed.
+      .catch(() => undefined);
+  }
+
+  get running(): readonly string[] {
+    return [...this.#runs.keys()];
+  }
+
+  close(graceMs = 0): Promise<void> {
+    this.#closing ??= (async () => {
+      // Stops fetching at once; resolves when every running processor has returned.
+      const closed = this.#worker.close().catch(() => undefined);
+      if (this.#runs.size > 0 && !(await settlesWithin(closed, graceMs))) {
+        await Promise.all([...this.#runs].map(([id, run]) => this.#handBack(id, run)));
+      }
+      await settlesWithin(closed, ABORT_WAIT_MS);
+      await Promise.allSettled([...this.#settling]);
+      const stopListening = await this.#cancelListener;
+      await stopListening?.().catch(() => undefined);
+      await closeRedis(this.#redis);
+    })();
+    return this.#closing;
+  }
+
+  async #process(job: Job<JobSpec, JobResult>, token: string | undefined): Promise<JobResult> {
+    const id = job.id ?? job.data.id;
+    const run: Run = { job, token, controller: new AbortController(), handedBack: false };
+    this.#runs.set(id, run);
+    try {
+      const started = await this.#lifecycle.start(id, this.#workerId);
+      // Canceled or expired while it waited: nothing to run, nothing to report.
+      if (!started) throw new UnrecoverableError(`job ${id} has no live record`);
+      run.attempt = started.record.attempts;
+      if (run.handedBack) {
+        // close() ran while the claim was in flight and left the hand-back to us.
+        await this.#release(id, run);
+        throw new WaitingError();
+      }
+      const outcome = await this.#lifecycle.run(this.#handler, started, run.controller.signal, {
+        failuresBefore: job.attemptsMade,
+        maxAttempts: job.opts.attempts ?? 1,
+      });
+      // close() has moved it back to wait; BullMQ ignores a WaitingError.
+      if (run.handedBack) throw new WaitingError();
+      switch (outcome.status) {
+        case 'succeeded':
+          return outcome.result;
+        case 'retry':
+          // Requeue before BullMQ releases the job, so another worker's start cannot be overwritten.
+          await this.#lifecycle.requeue(id, run.attempt);
+          throw new RetryableError(outcome.error);
+        default:
+          throw new FinalOutcomeError(outcome);
+      }
+    } finally {
+      this.#runs.delete(id);
+    }
+  }
+
+  #failed(job: Job<JobSpec, JobResult>, err: Error): void {
+    if (err instanceof FinalOutcomeError) return this.#settle(job.id, err.outcome);
+    // BullMQ itself may end a job: attempts used up, or stalled more than maxStalledCount times.
+    const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (!final) return;
+    const error = err instanceof RetryableError ? err.error : toJobError(err);
+    this.#settle(job.id, { status: 'failed', error });
+  }
+
+  /** Ends the job; retried a few times because a result BullMQ accepted must not be lost. */
+  #settle(id: string | undefined, final: FinalState): void {
+    if (id === undefined) return;
+    const settling = (async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.#lifecycle.finish(id, final);
+          return;
+        } catch (err) {
+          if (attempt >= 4) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+        }
+      }
+    })().catch(() => undefined);
+    this.#settling.add(settling);
+    void settling.finally(() => this.#settling.delete(settling));
+  }
+
+  /** Past the grace time: the job goes back to the queue and its handler is aborted. */
+  async #handBack(id: string, run: Run): Promise<void> {
+    run.handedBack = true;
+    // Not started yet: the processor releases it once its claim is through (releasing now could
+    // let another worker start it before our claim lands).
+    if (run.attempt !== undefined) await this.#release(id, run);
+    run.controller.abort(shutdownReason());
+  }
+
+  /**
+   * Record back to `queued` first (so another worker's start cannot be overwritten), then the
+   * BullMQ job back to wait with our lock token: no failed attempt, no stall counted, as
+   * waiting for the lock to expire would.
+   */
+  async #release(id: string, run: Run): Promise<void> {
+    if (run.attempt !== undefined) await this.#lifecycle.requeue(id, run.attempt).catch(() => false);
+    if (run.token !== undefined) await run.job.moveToWait(run.token).catch(() => undefined);
+  }
+}
+
+/** True when `promise` settled within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,126 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { GiraffeError } from '../../errors';
+import { isFinal, type JobRecord, type JobResult } from '../../jobs';
+import { newJobRecord, type JobLifecycle, type LifecycleSettings } from '../job-lifecycle';
+import type { CancelOutcome, JobQueue, ListQuery, NewJob } from '../ports';
+import { specOf, type JobSpec } from './record-codec';
+import { guarded } from './redis-connections';
+import type { RedisJobStore } from './redis-job-store';
+import type { RedisKeys } from './redis-keys';
+
+/** BullMQ job name; one kind of job per queue, the queue names the model. */
+export const JOB_NAME = 'generate';
+
+/**
+ * The API side of the distributed driver: one BullMQ queue per model
+ * (`jobs-<model>`), our own record beside each job so `get(id)` needs no
+ * model, and every call bounded in time so a Redis outage is a 503.
+ */
+export class BullmqJobQueue implements JobQueue {
+  readonly #redis: Redis;
+  readonly #keys: RedisKeys;
+  readonly #store: RedisJobStore;
+  readonly #lifecycle: JobLifecycle;
+  readonly #settings: LifecycleSettings;
+  readonly #queues = new Map<string, Queue<JobSpec, JobResult>>();
+
+  constructor(redis: Redis, keys: RedisKeys, store: RedisJobStore, lifecycle: JobLifecycle) {
+    this.#redis = redis;
+    this.#keys = keys;
+    this.#store = store;
+    this.#lifecycle = lifecycle;
+    this.#settings = lifecycle.settings;
+  }
+
+  async enqueue(job: NewJob): Promise<JobRecord> {
+    const record = newJobRecord(job);
+    return guarded('enqueueing a job', async () => {
+      if (!(await this.#store.create(record))) {
+        throw new GiraffeError('GIRAFFE_ERR_REQUEST_INVALID', `job ${record.id} already exists`, {
+          field: 'id',
+        });
+      }
+      const retentionS = Math.max(1, Math.ceil(this.#settings.retentionMs / 1000));
+      try {
+        await this.#queue(record.model).add(JOB_NAME, specOf(record), {
+          jobId: record.id,
+          priority: record.priority,
+          attempts: this.#settings.maxAttempts,
+          backoff: { type: 'exponential', delay: this.#settings.backoffMs },
+          // Our record keeps the outcome; BullMQ's copy only needs to outlive it.
+          removeOnComplete: { age: retentionS },
+          removeOnFail: { age: retentionS },
+        });
+      } catch (err) {
+        await this.#store.discard(record).catch(() => undefined);
+        throw err;
+      }
+      // Best effort: if this fails, the worker that starts the job publishes `queued` first.
+      await this.#store
+        .position(record.model, record.id)
+        .then((position) => this.#store.announce(record.id, position))
+        .catch(() => undefined);
+      return record;
+    });
+  }
+
+  get(id: string): Promise<JobRecord | undefined> {
+    return guarded('reading a job', () => this.#store.get(id));
+  }
+
+  position(id: string): Promise<number | undefined> {
+    return guarded('reading a queue position', async () => {
+      const record = await this.#store.get(id);
+      if (record?.status !== 'queued') return undefined;
+      return this.#store.position(record.model, id);
+    });
+  }
+
+  cancel(id: string): Promise<CancelOutcome> {
+    return guarded('canceling a job', async () => {
+      const record = await this.#store.get(id);
+      if (!record) return 'not_found';
+      if (isFinal(record.status)) return 'already_finished';
+      // BullMQ refuses (0) to remove a locked job: a worker holds it, so it is running.
+      if (record.status === 'queued' && (await this.#queue(record.model).remove(id)) === 1) {
+        return (await this.#lifecycle.finish(id, { status: 'canceled' })) ? 'canceled' : 'already_finished';
+      }
+      return this.#store.requestCancel(id);
+    });
+  }
+
+  list(query?: ListQuery): Promise<JobRecord[]> {
+    return guarded('listing jobs', () => this.#store.list(query));
+  }
+
+  depth(model?: string): Promise<number> {
+    return guarded('counting waiting jobs', async () => {
+      const models = model === undefined ? await this.#redis.smembers(this.#keys.models) : [model];
+      const counts = await Promise.all(
+        models.map((m) => this.#queue(m).getJobCounts('waiting', 'prioritized', 'delayed')),
+      );
+      return counts.reduce((sum, c) => sum + Object.values(c).reduce((a, b) => a + b, 0), 0);
+    });
+  }
+
+  /** Closes the BullMQ queues (the connection belongs to the driver). */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#queues.values()].map((q) => q.close()));
+    this.#queues.clear();
+  }
+
+  #queue(model: string): Queue<JobSpec, JobResult> {
+    let queue = this.#queues.get(model);
+    if (!queue) {
+      queue = new Queue<JobSpec, JobResult>(this.#keys.queueName(model), {
+        connection: this.#redis,
+        prefix: this.#keys.prefix,
+      });
+      // Failures reach callers through the failing call; an unheard 'error' event would throw.
+      queue.on('error', () => undefined);
+      this.#queues.set(model, queue);
+    }
+    return queue;
+  }
+}

@@ -1,0 +1,1 @@
+export { createBullmqDriver, type BullmqDriverOptions } from './bullmq-driver';

@@ -1,0 +1,1 @@
+export { createMemoryDriver, type MemoryDriverOptions } from './memory-driver';

@@ -1,0 +1,165 @@
+import { isFinal, type JobRecord } from '../../jobs';
+import { cancelReason, jobEvent, newJobRecord, type JobLifecycle, type RunOutcome } from '../job-lifecycle';
+import type { CancelOutcome, JobQueue, ListQuery, NewJob } from '../ports';
+import type { MemoryEventBus } from './memory-event-bus';
+import type { MemoryJobStore } from './memory-job-store';
+import { WaitingList } from './waiting-list';
+
+/** What the queue needs from a consumer to hand it jobs. */
+export interface JobTaker {
+  readonly model: string;
+  /** Can start another job now. */
+  readonly hasCapacity: boolean;
+  /** Starts the job; called synchronously with its removal from the queue. */
+  take(id: string): void;
+}
+
+/**
+ * The embedded queue: a waiting list per model, pushed to the consumers
+ * registered for that model whenever a job arrives or a consumer frees a
+ * slot. Every claim happens synchronously, so no job is handed out twice.
+ */
+export class MemoryJobQueue implements JobQueue {
+  readonly #store: MemoryJobStore;
+  readonly #bus: MemoryEventBus;
+  readonly #lifecycle: JobLifecycle;
+  readonly #lists = new Map<string, WaitingList>();
+  readonly #takers = new Map<string, JobTaker[]>();
+  /** Jobs waiting out a retry back-off. */
+  readonly #backoffs = new Map<string, NodeJS.Timeout>();
+  /** Abort controllers of the jobs consumers are running now. */
+  readonly #running = new Map<string, AbortController>();
+
+  constructor(store: MemoryJobStore, bus: MemoryEventBus, lifecycle: JobLifecycle) {
+    this.#store = store;
+    this.#bus = bus;
+    this.#lifecycle = lifecycle;
+  }
+
+  async enqueue(job: NewJob): Promise<JobRecord> {
+    const record = newJobRecord(job);
+    this.#store.insert(record);
+    const list = this.#list(record.model);
+    list.push(record.id, record.priority);
+    // Published before any consumer can see the job, so `queued` precedes `started`.
+    this.#bus.emit(jobEvent(record.id, { type: 'queued', position: list.position(record.id) }));
+    this.dispatch(record.model);
+    return record;
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    return this.#store.job(id)?.record;
+  }
+
+  async position(id: string): Promise<number | undefined> {
+    const job = this.#store.job(id);
+    if (job?.record.status !== 'queued') return undefined;
+    const list = this.#list(job.record.model);
+    // Waiting out a back-off: everything now waiting runs first.
+    return list.position(id) ?? (this.#backoffs.has(id) ? list.size : undefined);
+  }
+
+  async cancel(id: string): Promise<CancelOutcome> {
+    const job = this.#store.job(id);
+    if (!job) return 'not_found';
+    if (isFinal(job.record.status)) return 'already_finished';
+    const backoff = this.#backoffs.get(id);
+    if (backoff) clearTimeout(backoff);
+    if (this.#backoffs.delete(id) || this.#list(job.record.model).remove(id)) {
+      await this.#lifecycle.finish(id, { status: 'canceled' });
+      return 'canceled';
+    }
+    // Running (or claimed and about to start): its consumer aborts the handler.
+    job.cancelRequested = true;
+    this.#running.get(id)?.abort(cancelReason(id));
+    return 'cancel_requested';
+  }
+
+  async list(query?: ListQuery): Promise<JobRecord[]> {
+    return this.#store.list(query);
+  }
+
+  async depth(model?: string): Promise<number> {
+    const lists = model === undefined ? [...this.#lists.values()] : [this.#list(model)];
+    let waiting = lists.reduce((n, list) => n + list.size, 0);
+    for (const id of this.#backoffs.keys()) {
+      if (model === undefined || this.#store.job(id)?.record.model === model) waiting++;
+    }
+    return waiting;
+  }
+
+  attach(taker: JobTaker): void {
+    const takers = this.#takers.get(taker.model) ?? [];
+    this.#takers.set(taker.model, [...takers, taker]);
+    this.dispatch(taker.model);
+  }
+
+  detach(taker: JobTaker): void {
+    const takers = this.#takers.get(taker.model)?.filter((t) => t !== taker) ?? [];
+    this.#takers.set(taker.model, takers);
+  }
+
+  /** Hands waiting jobs of `model` to consumers with free slots, round robin. */
+  dispatch(model: string): void {
+    const list = this.#list(model);
+    const takers = this.#takers.get(model) ?? [];
+    while (list.size > 0) {
+      const i = takers.findIndex((t) => t.hasCapacity);
+      if (i < 0) return;
+      const taker = takers[i];
+      // Move it to the back so the next job goes to another consumer.
+      takers.push(...takers.splice(i, 1));
+      const id = list.shift();
+      if (id !== undefined) taker.take(id);
+    }
+  }
+
+  running(id: string, controller: AbortController | undefined): void {
+    if (controller) this.#running.set(id, controller);
+    else this.#running.delete(id);
+  }
+
+  failures(id: string): number {
+    return this.#store.job(id)?.failures ?? 0;
+  }
+
+  /** After a retryable failure: back to `queued`, into the list again once the back-off has passed. */
+  async retry(id: string, attempt: number, outcome: Extract<RunOutcome, { status: 'retry' }>): Promise<void> {
+    const job = this.#store.job(id);
+    if (!job || !(await this.#lifecycle.requeue(id, attempt))) return;
+    job.failures++;
+    const timer = setTimeout(() => {
+      this.#backoffs.delete(id);
+      if (this.#store.job(id)?.record.status !== 'queued') return;
+      this.#list(job.record.model).push(id, job.record.priority);
+      this.dispatch(job.record.model);
+    }, outcome.delayMs);
+    timer.unref();
+    this.#backoffs.set(id, timer);
+  }
+
+  /** A job a closing consumer hands back: `queued` again, at the head of its priority. */
+  async handBack(id: string, attempt: number): Promise<void> {
+    const job = this.#store.job(id);
+    if (!job) return;
+    const list = this.#list(job.record.model);
+    list.pushFront(id, job.record.priority);
+    // The memory store transitions synchronously inside this call, before any dispatch can run.
+    if (!(await this.#lifecycle.requeue(id, attempt, list.position(id)))) {
+      list.remove(id);
+      return;
+    }
+    this.dispatch(job.record.model);
+  }
+
+  close(): void {
+    for (const timer of this.#backoffs.values()) clearTimeout(timer);
+    this.#backoffs.clear();
+  }
+
+  #list(model: string): WaitingList {
+    let list = this.#lists.get(model);
+    if (!list) this.#lists.set(model, (list = new WaitingList()));
+    return list;
+  }
+}

@@ -1,0 +1,28 @@
+import type { WorkerInfo, WorkerRegistry } from '../ports';
+
+/** Workers of this process, each forgotten when its heartbeats stop for its TTL. */
+export class MemoryWorkerRegistry implements WorkerRegistry {
+  readonly #workers = new Map<string, { readonly info: WorkerInfo; readonly expiresAt: number }>();
+
+  async heartbeat(info: Omit<WorkerInfo, 'heartbeat_at'>, ttlMs: number): Promise<void> {
+    const now = Date.now();
+    this.#workers.set(info.id, {
+      info: { ...info, heartbeat_at: new Date(now).toISOString() },
+      expiresAt: now + ttlMs,
+    });
+  }
+
+  async remove(workerId: string): Promise<void> {
+    this.#workers.delete(workerId);
+  }
+
+  async list(): Promise<WorkerInfo[]> {
+    const now = Date.now();
+    const live: WorkerInfo[] = [];
+    for (const [id, { info, expiresAt }] of this.#workers) {
+      if (expiresAt <= now) this.#workers.delete(id);
+      else live.push(info);
+    }
+    return live;
+  }
+}
