@@ -27,7 +27,8 @@ export {
   type SchedulerName,
   type SchedulerConfig,
 } from './schedulers';
-export { readModelDirectory, type ModelDirectory } from './model';
+export { modelDefaults, type ModelDefaults } from './model-defaults';
+export { readModelDirectory, assertDeviceAvailable, type ModelDirectory } from './model';
 export {
   ensureDemoModel,
   writeDemoModel,

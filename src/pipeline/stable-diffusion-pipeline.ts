@@ -3,12 +3,8 @@ import { encodeImage, formatA1111Parameters } from './image';
 import { loadModel, type LoadedModel, type SessionSettings } from './model';
 import { NumpyRandomState } from './random';
 import { createScheduler, lcmGuidanceEmbedding, schedulerNames, type SchedulerName } from './schedulers';
-import {
-  resolveRequest,
-  DEFAULT_GUIDANCE_SCALE,
-  DEFAULT_STEPS,
-  type ResolvedRequest,
-} from './generate-request';
+import { resolveRequest, type ResolvedRequest } from './generate-request';
+import { modelDefaults, type ModelDefaults } from './model-defaults';
 import { decodeLatents } from './stages/decode-latents';
 import { denoise, throwIfCanceled, type CancelSignal, type StepProgress } from './stages/denoise';
 import { encodePrompt } from './stages/encode-prompt';
@@ -55,25 +51,10 @@ export interface ModelInfo {
   readonly device: string;
   readonly precision: 'float32' | 'float16';
   readonly schedulers: readonly SchedulerName[];
-  readonly defaults: {
-    readonly width: number;
-    readonly height: number;
-    readonly steps: number;
-    readonly guidance_scale: number;
-    readonly scheduler: SchedulerName;
-  };
+  readonly defaults: ModelDefaults;
   /** The model's `scheduler/scheduler_config.json`. */
   readonly schedulerConfig: Readonly<Record<string, unknown>>;
 }
-
-const schedulerByClass: Record<string, SchedulerName> = {
-  PNDMScheduler: 'pndm',
-  DDIMScheduler: 'ddim',
-  EulerDiscreteScheduler: 'euler',
-  EulerAncestralDiscreteScheduler: 'euler_a',
-  DPMSolverMultistepScheduler: 'dpmpp_2m',
-  LCMScheduler: 'lcm',
-};
 
 /**
  * Stable Diffusion on onnxruntime, in the calling thread: checkInputs →
@@ -85,20 +66,13 @@ export class StableDiffusionPipeline {
 
   private constructor(readonly model: LoadedModel) {
     const d = model.directory;
-    const cls = String(d.schedulerConfig._class_name ?? '');
     this.info = {
       id: d.id,
       dir: d.dir,
       device: model.device,
       precision: model.contract.unet.precision,
       schedulers: schedulerNames,
-      defaults: {
-        width: d.defaultImageSize,
-        height: d.defaultImageSize,
-        steps: DEFAULT_STEPS,
-        guidance_scale: DEFAULT_GUIDANCE_SCALE,
-        scheduler: schedulerByClass[cls] ?? 'euler',
-      },
+      defaults: modelDefaults(d),
       schedulerConfig: d.schedulerConfig,
     };
   }

@@ -13,3 +13,4 @@ export {
   type ElementType,
 } from './onnx-component';
 export { toFloat16, fromFloat16, float32ToFloat16Bits, float16BitsToNumber } from './float16';
+export { assertDeviceAvailable, parseDevice, type Device } from './execution-device';

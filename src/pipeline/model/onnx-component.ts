@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { GiraffeError } from '../../errors';
+import { assertDeviceAvailable, executionProviders } from './execution-device';
 import { fromFloat16, toFloat16 } from './float16';
 
 /** Tensor element types giraffe feeds to or reads from a Stable Diffusion export. */
@@ -31,15 +32,6 @@ export interface SessionSettings {
 
 const supportedTypes = new Set<string>(['float32', 'float16', 'int32', 'int64']);
 
-function executionProviders(device: string): ort.InferenceSession.ExecutionProviderConfig[] {
-  if (device === 'cpu') return ['cpu'];
-  const cuda = /^cuda(?::(\d+))?$/.exec(device);
-  if (cuda) return [{ name: 'cuda', deviceId: Number(cuda[1] ?? 0) }];
-  throw new GiraffeError('GIRAFFE_ERR_DEVICE_UNAVAILABLE', `unknown device "${device}": use cpu or cuda:N`, {
-    device,
-  });
-}
-
 /**
  * One ONNX session of a model (text encoder, U-Net or VAE decoder): reads its
  * signature from the session metadata, converts inputs to the dtypes it takes
@@ -64,6 +56,7 @@ export class OnnxComponent {
   /** Creates the session; a file onnxruntime cannot load fails with a message naming it. */
   static async create(file: string, label: string, settings: SessionSettings = {}): Promise<OnnxComponent> {
     const device = settings.device ?? 'cpu';
+    assertDeviceAvailable(device);
     const options: ort.InferenceSession.SessionOptions = {
       executionProviders: executionProviders(device),
       graphOptimizationLevel: 'all',

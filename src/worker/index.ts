@@ -1,0 +1,1 @@
+export { WorkerService, type WorkerServiceOptions, type ModelToServe } from './worker-service';

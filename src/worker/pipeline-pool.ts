@@ -1,0 +1,57 @@
+import { loadPipeline, type ModelInfo, type Pipeline } from '../pipeline';
+
+/**
+ * The loaded copies of one model: one inference thread per unit of
+ * concurrency (a GPU runs one at a time best; a CPU box may run two).
+ * A job borrows a free copy for its whole run.
+ */
+export class PipelinePool {
+  #free: Pipeline[];
+  #waiters: ((p: Pipeline) => void)[] = [];
+
+  private constructor(
+    readonly model: string,
+    readonly pipelines: readonly Pipeline[],
+  ) {
+    this.#free = [...pipelines];
+  }
+
+  static async load(
+    model: string,
+    dir: string,
+    options: { device: string; copies: number; intraOpThreads?: number },
+  ): Promise<PipelinePool> {
+    const pipelines: Pipeline[] = [];
+    try {
+      for (let i = 0; i < options.copies; i++) {
+        pipelines.push(
+          await loadPipeline(dir, { device: options.device, intraOpThreads: options.intraOpThreads }),
+        );
+      }
+    } catch (err) {
+      await Promise.allSettled(pipelines.map((p) => p.close()));
+      throw err;
+    }
+    return new PipelinePool(model, pipelines);
+  }
+
+  get info(): ModelInfo {
+    return this.pipelines[0].info;
+  }
+
+  async use<T>(fn: (pipeline: Pipeline) => Promise<T>): Promise<T> {
+    const pipeline =
+      this.#free.pop() ?? (await new Promise<Pipeline>((resolve) => this.#waiters.push(resolve)));
+    try {
+      return await fn(pipeline);
+    } finally {
+      const next = this.#waiters.shift();
+      if (next) next(pipeline);
+      else this.#free.push(pipeline);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.pipelines.map((p) => p.close()));
+  }
+}

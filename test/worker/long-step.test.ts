@@ -1,0 +1,91 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { JobEvent } from '../../src/jobs';
+import { resolveRequest } from '../../src/pipeline';
+import { createQueueDriver, type QueueDriver } from '../../src/queue';
+import { deleteKeys, REDIS_URL, testPrefix } from '../helpers/redis';
+import { writeSlowModel } from '../helpers/slow-model';
+
+// One U-Net step of ~30 s against a 5 s job lock, with a second worker
+// waiting: the lock must be renewed all along (inference runs off the worker's
+// main thread), so the job runs exactly once and the heartbeat never lapses.
+const bin = path.resolve(__dirname, '..', '..', 'bin', 'giraffe.js');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'giraffe-long-step-'));
+const prefix = testPrefix('long-step');
+const children: ChildProcess[] = [];
+let driver: QueueDriver;
+let modelDir: string;
+
+function startWorker(): ChildProcess {
+  const child = spawn(process.execPath, [bin, 'worker', '--model', modelDir], {
+    env: {
+      ...process.env,
+      REDIS_URL,
+      REDIS_PREFIX: prefix,
+      DATA_DIR: path.join(tmp, 'data'),
+      ORT_INTRA_OP_THREADS: '1',
+      JOB_LOCK_MS: '5000',
+      LOG_LEVEL: 'warn',
+    },
+    stdio: 'ignore',
+  });
+  children.push(child);
+  return child;
+}
+
+beforeAll(async () => {
+  modelDir = path.join(tmp, 'models', 'very-slow');
+  await writeSlowModel(modelDir, path.join(tmp, 'data'), 30_000);
+  driver = createQueueDriver({ redisUrl: REDIS_URL, prefix, dataDir: path.join(tmp, 'data') });
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await driver?.close();
+  await deleteKeys(prefix);
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+it('a 30 s step with a 5 s lock is not processed twice', async () => {
+  const [a, b] = [startWorker(), startWorker()];
+  const waitFor = async (pred: () => Promise<boolean>, ms: number): Promise<void> => {
+    const end = Date.now() + ms;
+    while (!(await pred())) {
+      if (Date.now() > end) throw new Error('timed out');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  await waitFor(async () => (await driver.workers.list()).length === 2, 30_000);
+  const request = resolveRequest(
+    {
+      prompt: 'one long step',
+      steps: 1,
+      width: 64,
+      height: 64,
+      guidance_scale: 1,
+      scheduler: 'euler',
+      seed: 3,
+    },
+    { size: 64, scheduler: 'euler' },
+  );
+  const events: JobEvent[] = [];
+  const id = randomUUID();
+  const stop = await driver.events.subscribe(id, (e) => events.push(e));
+  const job = await driver.queue.enqueue({ id, model: 'very-slow', request });
+
+  // Midway through the step: both workers still announce themselves, and the job is still on its first attempt.
+  await waitFor(async () => events.some((e) => e.type === 'started'), 10_000);
+  await new Promise((r) => setTimeout(r, 15_000));
+  const midway = await driver.queue.get(job.id);
+  expect(midway).toMatchObject({ status: 'running', attempts: 1 });
+  expect((await driver.workers.list()).map((w) => w.pid).sort()).toEqual([a.pid, b.pid].sort());
+
+  await waitFor(async () => (await driver.queue.get(job.id))?.status === 'succeeded', 60_000);
+  await stop();
+  expect((await driver.queue.get(job.id))?.attempts).toBe(1);
+  expect(events.filter((e) => e.type === 'started')).toHaveLength(1);
+  expect(events.filter((e) => e.type === 'succeeded')).toHaveLength(1);
+}, 120_000);
