@@ -1,0 +1,74 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import type { QueueDriver } from '../queue';
+import { ApiKeys } from './api-keys';
+import { apiKeyAuth } from './auth';
+import { ModelCatalog } from './model-catalog';
+import { problemHandlers } from './problem';
+import { generateRoutes } from './routes/generate';
+import { healthRoutes } from './routes/health';
+import { imageRoutes } from './routes/images';
+import { jobRoutes } from './routes/jobs';
+import { modelRoutes } from './routes/models';
+
+export interface AppDependencies {
+  readonly config: Config;
+  readonly driver: QueueDriver;
+  readonly logger: Logger;
+  /** Models outside MODELS_DIR the API should accept by id (the built-in demo). */
+  readonly extraModels?: Readonly<Record<string, string>>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    readonly giraffe: {
+      readonly config: Config;
+      readonly driver: QueueDriver;
+      readonly catalog: ModelCatalog;
+      readonly keys: ApiKeys;
+    };
+  }
+  interface FastifyRequest {
+    /** Id of the API key that made the request; null when the API is open. */
+    owner: string | null;
+  }
+}
+
+/** Body size bound: a job request is a few kilobytes at most. */
+const BODY_LIMIT = 64 * 1024;
+
+/** Builds the HTTP API (not listening). Every feature is a plugin; shared services hang off `app.giraffe`. */
+export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => crypto.randomUUID(),
+    return503OnClosing: true,
+  });
+  // JSON only: a text/plain body is a client mistake (415), not a string to validate.
+  app.removeContentTypeParser('text/plain');
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  app.decorate('giraffe', {
+    config: deps.config,
+    driver: deps.driver,
+    catalog: new ModelCatalog(deps.driver.workers, deps.config.MODELS_DIR, deps.extraModels),
+    keys: new ApiKeys(deps.config.API_KEYS),
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  await app.register(problemHandlers);
+  await app.register(apiKeyAuth);
+
+  await app.register(healthRoutes);
+  await app.register(modelRoutes);
+  await app.register(generateRoutes);
+  await app.register(jobRoutes);
+  await app.register(imageRoutes);
+  return app;
+}

@@ -1,0 +1,99 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  modelDefaults,
+  readModelDirectory,
+  schedulerNames,
+  type ModelDefaults,
+  type ModelInfo,
+} from '../pipeline';
+import type { WorkerRegistry } from '../queue';
+
+/** What the API knows about a model before any job runs on it. */
+export interface CatalogModel {
+  readonly id: string;
+  /** Workers that announce this model right now. */
+  readonly workers: number;
+  readonly defaults: ModelDefaults;
+  readonly schedulers: readonly string[];
+  readonly precision?: string;
+  readonly device?: readonly string[];
+}
+
+const fallbackDefaults: ModelDefaults = {
+  width: 512,
+  height: 512,
+  scheduler: 'euler',
+  steps: 20,
+  guidance_scale: 7.5,
+};
+
+/**
+ * The models a request may name: those the workers announce (with the
+ * metadata they loaded), plus model directories on disk that no worker has
+ * announced yet, so a job can wait for a worker that is still starting.
+ */
+export class ModelCatalog {
+  #diskCache = new Map<string, CatalogModel | null>();
+
+  constructor(
+    private readonly registry: WorkerRegistry,
+    private readonly modelsDir: string,
+    private readonly extraDirs: Readonly<Record<string, string>> = {},
+  ) {}
+
+  async list(): Promise<CatalogModel[]> {
+    const workers = await this.registry.list();
+    const byId = new Map<string, CatalogModel>();
+    for (const w of workers) {
+      for (const id of w.models) {
+        const info = w.model_info?.[id] as ModelInfo | undefined;
+        const prev = byId.get(id);
+        byId.set(id, {
+          id,
+          workers: (prev?.workers ?? 0) + 1,
+          defaults: info?.defaults ?? prev?.defaults ?? this.#fromDisk(id)?.defaults ?? fallbackDefaults,
+          schedulers: info?.schedulers ?? prev?.schedulers ?? [],
+          precision: info?.precision ?? prev?.precision,
+          device: [...new Set([...(prev?.device ?? []), w.device])],
+        });
+      }
+    }
+    for (const id of this.#diskModelIds()) {
+      if (!byId.has(id)) {
+        const m = this.#fromDisk(id);
+        if (m) byId.set(id, m);
+      }
+    }
+    return [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async get(id: string): Promise<CatalogModel | undefined> {
+    return (await this.list()).find((m) => m.id === id);
+  }
+
+  #diskModelIds(): string[] {
+    const ids = new Set(Object.keys(this.extraDirs));
+    try {
+      for (const entry of fs.readdirSync(this.modelsDir, { withFileTypes: true })) {
+        if (entry.isDirectory() && fs.existsSync(path.join(this.modelsDir, entry.name, 'model_index.json')))
+          ids.add(entry.name);
+      }
+    } catch {
+      // No models directory: only announced models and the built-in ones.
+    }
+    return [...ids];
+  }
+
+  #fromDisk(id: string): CatalogModel | undefined {
+    if (!this.#diskCache.has(id)) {
+      try {
+        const dir = readModelDirectory(this.extraDirs[id] ?? path.join(this.modelsDir, id));
+        this.#diskCache.set(id, { id, workers: 0, defaults: modelDefaults(dir), schedulers: schedulerNames });
+      } catch {
+        this.#diskCache.set(id, null);
+      }
+    }
+    return this.#diskCache.get(id) ?? undefined;
+  }
+}

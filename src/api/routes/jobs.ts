@@ -1,0 +1,63 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { GiraffeError } from '../../errors';
+import type { JobRecord } from '../../jobs';
+import type { FastifyRequest } from 'fastify';
+import type { QueueDriver } from '../../queue';
+import { jobView } from '../job-view';
+
+export const jobIdSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/, 'is not a job id');
+const params = z.strictObject({ id: jobIdSchema });
+
+/** A job the caller may see: its own (another key's job is a 404, as if it did not exist). */
+export async function visibleJob(
+  driver: QueueDriver,
+  request: FastifyRequest,
+  id: string,
+): Promise<JobRecord> {
+  const job = await driver.queue.get(id);
+  if (!job || job.owner !== request.owner)
+    throw new GiraffeError('GIRAFFE_ERR_JOB_NOT_FOUND', `no job ${id}`);
+  return job;
+}
+
+/** `GET /v1/jobs`, `GET /v1/jobs/:id`, `DELETE /v1/jobs/:id`. */
+export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { driver } = app.giraffe;
+
+  app.get(
+    '/v1/jobs',
+    {
+      schema: { querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) }) },
+    },
+    async (request) => {
+      const jobs = await driver.queue.list({ owner: request.owner, limit: request.query.limit });
+      return { jobs: jobs.map((j) => jobView(j)) };
+    },
+  );
+
+  app.get('/v1/jobs/:id', { schema: { params } }, async (request) => {
+    const job = await visibleJob(driver, request, request.params.id);
+    const position = job.status === 'queued' ? await driver.queue.position(job.id) : undefined;
+    return jobView(job, position);
+  });
+
+  app.delete('/v1/jobs/:id', { schema: { params } }, async (request, reply) => {
+    const job = await visibleJob(driver, request, request.params.id);
+    const outcome = await driver.queue.cancel(job.id);
+    const now = (await driver.queue.get(job.id)) ?? job;
+    if (outcome === 'cancel_requested') return reply.code(202).send({ ...jobView(now), cancel: outcome });
+    if (outcome === 'already_finished') {
+      throw new GiraffeError(
+        'GIRAFFE_ERR_JOB_FINISHED',
+        `job ${job.id} already ended ${now.status}; there is nothing to cancel`,
+      );
+    }
+    if (outcome === 'not_found') throw new GiraffeError('GIRAFFE_ERR_JOB_NOT_FOUND', `no job ${job.id}`);
+    return reply.code(200).send({ ...jobView(now), cancel: outcome });
+  });
+};
