@@ -5,7 +5,13 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.check.json' }],
+    // cookie 2 (under fastify's inject) ships ES modules only; jest's CommonJS runtime needs them compiled.
+    '/node_modules/cookie/.+\\.js$': [
+      'ts-jest',
+      { tsconfig: { allowJs: true, module: 'commonjs', isolatedModules: true } },
+    ],
   },
+  transformIgnorePatterns: ['/node_modules/(?!cookie/)'],
   // Inference tests spawn worker threads and ONNX sessions; two cores here.
   maxWorkers: 2,
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],

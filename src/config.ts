@@ -14,6 +14,15 @@ export const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /** Redis connection URL. Unset: embedded mode (in-process queue, one process). */
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  /**
+   * Prefix of every Redis key and BullMQ queue. Keep the braces: they are a
+   * Redis Cluster hash tag that puts all of giraffe's keys in one slot.
+   * @defaultValue `{giraffe}`
+   */
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^\{[A-Za-z0-9_.:-]+\}$/, 'must look like {name}: a Redis Cluster hash tag')
+    .default('{giraffe}'),
   /** Directory holding one sub-directory per model (diffusers ONNX layout). @defaultValue `./models` */
   MODELS_DIR: z.string().min(1).default('./models'),
   /** Model used when a request names none; `demo` is the built-in demo model. @defaultValue `demo` */
@@ -32,6 +41,16 @@ export const configSchema = z.object({
     ),
   /** pino log level. @defaultValue `info` */
   LOG_LEVEL: z.enum(logLevels).default('info'),
+  /** How long finished jobs and their images are kept, in seconds. @defaultValue `86400` (24 h) */
+  RETENTION_SECONDS: z.coerce.number().int().min(1).max(31_536_000).default(86_400),
+  /** Distributed mode: keep result images in Redis (`redis`) or under DATA_DIR on a shared volume (`files`). @defaultValue `redis` */
+  RESULTS_STORE: z.enum(['redis', 'files']).default('redis'),
+  /** Attempts per job before it fails for good (transient errors, crashed workers). @defaultValue `3` */
+  JOB_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+  /** A worker that stops renewing a job's lock for this long loses the job to another worker, in ms. @defaultValue `30000` */
+  JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  /** On SIGTERM a worker lets its running job finish for this long before handing it back, in ms. @defaultValue `30000` */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   /** onnxruntime intra-op threads per inference session; 0 lets onnxruntime choose. @defaultValue `0` */
   ORT_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
 });

@@ -5,7 +5,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import type { Config } from '../config';
 import { GiraffeError } from '../errors';
 import { loadPipeline, schedulerNames, type GenerateRequest } from '../pipeline';
-import { resolveModelDir } from './resolve-model';
+import { resolveModel } from './resolve-model';
 
 export const generateUsage = `Usage: giraffe generate "PROMPT" [options]
 
@@ -99,7 +99,7 @@ export async function generateCommand(argv: string[], config: Config): Promise<n
   for (const key of Object.keys(request) as (keyof GenerateRequest)[])
     if (request[key] === undefined) delete request[key];
 
-  const modelDir = await resolveModelDir(values.model, config);
+  const modelDir = (await resolveModel(values.model, config)).dir;
   process.stderr.write(`loading ${modelDir}\n`);
   const pipeline = await loadPipeline(modelDir, {
     device: values.device ?? 'cpu',

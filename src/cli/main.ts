@@ -1,13 +1,18 @@
 import { ConfigError, loadConfig } from '../config';
 import { GiraffeError } from '../errors';
 import { generateCommand, generateUsage } from './generate-command';
+import { serveCommand } from './serve-command';
+import { workerCommand } from './worker-command';
 
 const usage = `giraffe — self-hosted text-to-image on Stable Diffusion ONNX models
 
 Usage: giraffe <command> [options]
 
 Commands:
-  generate "PROMPT"   make an image on this machine (see giraffe generate --help)
+  serve               the HTTP API (and, without REDIS_URL, its own worker)
+  worker              a worker taking jobs from Redis (one per GPU)
+  generate "PROMPT"   make an image on this machine, no server
+  (each takes --help)
 
 ${generateUsage}`;
 
@@ -19,6 +24,10 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'generate':
         return await generateCommand(rest, config);
+      case 'serve':
+        return await serveCommand(rest, config);
+      case 'worker':
+        return await workerCommand(rest, config);
       case undefined:
       case 'help':
       case '--help':

@@ -7,21 +7,28 @@ import { ensureDemoModel } from '../pipeline';
 /** The built-in demo model's name. */
 export const DEMO_MODEL = 'demo';
 
+/** A model to load: its id (what jobs name) and its directory. */
+export interface ResolvedModel {
+  readonly id: string;
+  readonly dir: string;
+}
+
 /**
- * Turns a model argument into a directory: a path to an export, a name under
- * MODELS_DIR, or `demo` (generated under DATA_DIR on first use).
+ * Turns a model argument into an id and a directory: a path to an export
+ * (id = its directory name), a name under MODELS_DIR, or `demo` (generated
+ * under DATA_DIR on first use).
  */
-export async function resolveModelDir(model: string | undefined, config: Config): Promise<string> {
+export async function resolveModel(model: string | undefined, config: Config): Promise<ResolvedModel> {
   const name = model ?? config.DEFAULT_MODEL;
-  if (name === DEMO_MODEL) return ensureDemoModel(config.DATA_DIR);
-  const candidates = [path.resolve(name), path.resolve(config.MODELS_DIR, name)];
-  const found = candidates.find(
-    (dir) => fs.existsSync(path.join(dir, 'model_index.json')) || fs.existsSync(path.join(dir, 'unet')),
-  );
-  if (found) return found;
+  if (name === DEMO_MODEL) return { id: DEMO_MODEL, dir: await ensureDemoModel(config.DATA_DIR) };
+  const candidates = [path.resolve(config.MODELS_DIR, name), path.resolve(name)];
+  const found = candidates.find((dir) => fs.existsSync(path.join(dir, 'model_index.json')));
+  if (found) return { id: path.basename(found), dir: found };
   throw new GiraffeError(
     'GIRAFFE_ERR_MODEL_NOT_FOUND',
-    `model "${name}" not found: looked in ${candidates.join(' and ')}`,
-    { model: name },
+    `model "${name}" not found: looked for model_index.json in ${candidates.join(' and ')}`,
+    {
+      model: name,
+    },
   );
 }

@@ -10,4 +10,10 @@ export {
   type JobError,
   type JobProgress,
 } from './job-record';
-export { finalEventTypes, type JobEvent, type JobEventBody, type JobEventType, type StepLatents } from './job-events';
+export {
+  finalEventTypes,
+  type JobEvent,
+  type JobEventBody,
+  type JobEventType,
+  type StepLatents,
+} from './job-events';
