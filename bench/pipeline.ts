@@ -5,7 +5,7 @@
  * Prints wall time, time inside session.run, the overhead share and the main
  * thread's event-loop lag while the generation runs.
  *
- *   npm run bench:pipeline [-- --steps 20 --size 512 --runs 3]
+ *   npm run bench:pipeline [-- --steps 20 --size 512 --runs 3 --channels 32]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -21,11 +21,14 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '20' },
     size: { type: 'string', default: '512' },
     runs: { type: 'string', default: '3' },
+    // U-Net width of the fixture: 32 is the test fixture; real SD 1.5 is 320 wide.
+    channels: { type: 'string', default: '32' },
   },
 });
 const steps = Number(values.steps);
 const size = Number(values.size);
 const runs = Number(values.runs);
+const channels = Number(values.channels);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -66,7 +69,7 @@ async function rawOnnxruntime(dir: string): Promise<number> {
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'giraffe-bench-'));
   try {
-    await writeFixtureModel(dir);
+    await writeFixtureModel(dir, { channels });
     const pipeline = await loadPipeline(dir);
     const request = {
       prompt: 'a giraffe eating a building',
@@ -95,7 +98,7 @@ async function main(): Promise<void> {
     const run = median(inside);
     const overhead = wall - run;
     const lines = [
-      `giraffe bench/pipeline — ${size}x${size}, ${steps} steps (euler, CFG batch 2), SD-shaped fixture, ${runs} runs, median`,
+      `giraffe bench/pipeline — ${size}x${size}, ${steps} steps (euler, CFG batch 2), SD-shaped fixture (U-Net width ${channels}), ${runs} runs, median`,
       `machine: ${os.cpus()[0]?.model ?? 'unknown cpu'} × ${os.cpus().length}, node ${process.version}, onnxruntime-node ${ort.env.versions.node}`,
       `wall time (threaded pipeline)      ${wall.toFixed(1)} ms`,
       `inside session.run                 ${run.toFixed(1)} ms`,

@@ -1,0 +1,170 @@
+/**
+ * Queue overhead, bullmq driver vs raw BullMQ on the same Redis, same run:
+ *   - pick-up latency: enqueue → handler start with an idle worker (p50/p99),
+ *   - throughput: jobs/s for N jobs with an instant handler, driver vs raw
+ *     `queue.add` + `Worker` (the library underneath), as a ratio.
+ *
+ *   npm run bench:queue [-- --jobs 1000 --latency 200]
+ */
+import * as os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { Queue, Worker } from 'bullmq';
+import Redis from 'ioredis';
+import { resolveRequest } from '../dist/pipeline';
+import { createQueueDriver } from '../dist/queue';
+import type { JobResult } from '../dist/jobs';
+
+const { values } = parseArgs({
+  options: { jobs: { type: 'string', default: '1000' }, latency: { type: 'string', default: '200' } },
+});
+const JOBS = Number(values.jobs);
+const LATENCY_SAMPLES = Number(values.latency);
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const request = resolveRequest(
+  { prompt: 'bench', steps: 1, width: 64, height: 64, seed: 1 },
+  { size: 64, scheduler: 'euler' },
+);
+const result: JobResult = { images: [], seed: 1, width: 64, height: 64, parameters: '', timings: {} };
+
+const pct = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+
+async function cleanup(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+}
+
+async function driverLatency(prefix: string): Promise<number[]> {
+  const driver = createQueueDriver({ redisUrl: REDIS_URL, prefix });
+  let started: (() => void) | undefined;
+  const consumer = driver.consume(
+    'bench',
+    async () => {
+      started?.();
+      return result;
+    },
+    { workerId: 'bench' },
+  );
+  await new Promise((r) => setTimeout(r, 500)); // the worker is idle, waiting on Redis
+  const samples: number[] = [];
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const picked = new Promise<void>((resolve) => (started = resolve));
+    const t0 = performance.now();
+    await driver.queue.enqueue({ model: 'bench', request });
+    await picked;
+    samples.push(performance.now() - t0);
+  }
+  await consumer.close(1000);
+  await driver.close();
+  return samples;
+}
+
+async function rawLatency(prefix: string): Promise<number[]> {
+  const connection = { url: REDIS_URL };
+  const queue = new Queue('raw', { connection, prefix });
+  let started: (() => void) | undefined;
+  const worker = new Worker('raw', async () => started?.(), {
+    connection: { url: REDIS_URL, maxRetriesPerRequest: null },
+    prefix,
+  });
+  await worker.waitUntilReady();
+  await new Promise((r) => setTimeout(r, 500));
+  const samples: number[] = [];
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const picked = new Promise<void>((resolve) => (started = resolve));
+    const t0 = performance.now();
+    await queue.add('job', { request });
+    await picked;
+    samples.push(performance.now() - t0);
+  }
+  await worker.close();
+  await queue.close();
+  return samples;
+}
+
+async function driverThroughput(prefix: string): Promise<number> {
+  const driver = createQueueDriver({ redisUrl: REDIS_URL, prefix });
+  let handled = 0;
+  let allHandled: () => void = () => undefined;
+  const handledAll = new Promise<void>((r) => (allHandled = r));
+  const consumer = driver.consume(
+    'bench',
+    async () => {
+      if (++handled === JOBS) allHandled();
+      return result;
+    },
+    { workerId: 'bench', concurrency: 8 },
+  );
+  const t0 = performance.now();
+  const ids = await Promise.all(
+    Array.from({ length: JOBS }, () => driver.queue.enqueue({ model: 'bench', request }).then((j) => j.id)),
+  );
+  await handledAll;
+  // Then the last few finalisations: every record must read succeeded.
+  for (;;) {
+    const records = await Promise.all(ids.slice(-16).map((id) => driver.queue.get(id)));
+    if (records.every((r) => r?.status === 'succeeded')) break;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await consumer.close(1000);
+  await driver.close();
+  return JOBS / seconds;
+}
+
+async function rawThroughput(prefix: string): Promise<number> {
+  const queue = new Queue('raw', { connection: { url: REDIS_URL }, prefix });
+  let done = 0;
+  let finish: () => void = () => undefined;
+  const all = new Promise<void>((r) => (finish = r));
+  const worker = new Worker('raw', async () => result, {
+    connection: { url: REDIS_URL, maxRetriesPerRequest: null },
+    prefix,
+    concurrency: 8,
+  });
+  worker.on('completed', () => {
+    if (++done === JOBS) finish();
+  });
+  await worker.waitUntilReady();
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: JOBS }, () => queue.add('job', { request }, { removeOnComplete: { age: 3600 } })),
+  );
+  await all;
+  const seconds = (performance.now() - t0) / 1000;
+  await worker.close();
+  await queue.close();
+  return JOBS / seconds;
+}
+
+async function main(): Promise<void> {
+  const run = randomBytes(3).toString('hex');
+  const prefix = (part: string): string => `{giraffe-bench-${run}-${part}}`;
+  try {
+    const ours = await driverLatency(prefix('a'));
+    const raw = await rawLatency(prefix('b'));
+    const oursRate = await driverThroughput(prefix('c'));
+    const rawRate = await rawThroughput(prefix('d'));
+    console.log(
+      [
+        `giraffe bench/queue — ${LATENCY_SAMPLES} pick-ups, ${JOBS} jobs for throughput (instant handler, concurrency 8), Redis ${REDIS_URL}`,
+        `machine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, node ${process.version}`,
+        `pick-up enqueue→start, bullmq driver   p50 ${pct(ours, 50).toFixed(2)} ms   p99 ${pct(ours, 99).toFixed(2)} ms   (target p50 ≤ 15 ms)`,
+        `pick-up queue.add→processor, raw BullMQ p50 ${pct(raw, 50).toFixed(2)} ms   p99 ${pct(raw, 99).toFixed(2)} ms`,
+        `throughput bullmq driver               ${oursRate.toFixed(0)} jobs/s`,
+        `throughput raw BullMQ                  ${rawRate.toFixed(0)} jobs/s   → driver/raw = ${(oursRate / rawRate).toFixed(2)}   (target ≥ 0.80)`,
+      ].join('\n'),
+    );
+  } finally {
+    for (const part of ['a', 'b', 'c', 'd']) await cleanup(prefix(part));
+  }
+}
+
+void main().then(() => process.exit(0));
