@@ -123,3 +123,16 @@ it('stops on an invalid setting, naming the variable', async () => {
   expect(r.code).toBe(78);
   expect(r.stderr).toContain('PORT');
 });
+
+it('refuses a CUDA device when onnxruntime-node has no CUDA provider, saying how to install it', async () => {
+  const r = await giraffe(['worker', '--device', 'cuda:0'], { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_PREFIX: '{giraffe-test-cli-cuda}' });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12');
+  expect(r.stderr).toContain('GIRAFFE_ERR_DEVICE_UNAVAILABLE');
+});
+
+it('giraffe worker without REDIS_URL explains that serve runs its own worker', async () => {
+  const r = await giraffe(['worker']);
+  expect(r.code).toBe(78);
+  expect(r.stderr).toContain('REDIS_URL');
+});
