@@ -3,8 +3,8 @@ import closeWithGrace from 'close-with-grace';
 import { buildApp } from '../api';
 import type { Config } from '../config';
 import { createLogger } from '../logging';
-import { createQueueDriver } from '../queue';
 import { WorkerService } from '../worker';
+import { queueFromConfig } from './queue-from-config';
 import { DEMO_MODEL, resolveModel } from './resolve-model';
 
 export const serveUsage = `Usage: giraffe serve [--host HOST] [--port PORT] [--device cpu|cuda:N]
@@ -31,14 +31,7 @@ export async function serveCommand(argv: string[], config: Config): Promise<numb
   }
   const logger = createLogger(config);
   const embedded = config.REDIS_URL === undefined;
-  const driver = createQueueDriver({
-    redisUrl: config.REDIS_URL,
-    prefix: config.REDIS_PREFIX,
-    dataDir: config.DATA_DIR,
-    results: config.RESULTS_STORE,
-    retentionMs: config.RETENTION_SECONDS * 1000,
-    maxAttempts: config.JOB_MAX_ATTEMPTS,
-  });
+  const driver = queueFromConfig(config);
   const extraModels: Record<string, string> = {};
   let worker: WorkerService | undefined;
   if (embedded) {

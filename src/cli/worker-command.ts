@@ -3,8 +3,8 @@ import closeWithGrace from 'close-with-grace';
 import type { Config } from '../config';
 import { GiraffeError } from '../errors';
 import { createLogger } from '../logging';
-import { createQueueDriver } from '../queue';
 import { WorkerService } from '../worker';
+import { queueFromConfig } from './queue-from-config';
 import { resolveModel } from './resolve-model';
 
 export const workerUsage = `Usage: giraffe worker [--model NAME|DIR]... [--device cpu|cuda:N] [--concurrency N]
@@ -46,14 +46,7 @@ export async function workerCommand(argv: string[], config: Config): Promise<num
   const models = await Promise.all(
     (values.model ?? [config.DEFAULT_MODEL]).map((m) => resolveModel(m, config)),
   );
-  const driver = createQueueDriver({
-    redisUrl: config.REDIS_URL,
-    prefix: config.REDIS_PREFIX,
-    dataDir: config.DATA_DIR,
-    results: config.RESULTS_STORE,
-    retentionMs: config.RETENTION_SECONDS * 1000,
-    maxAttempts: config.JOB_MAX_ATTEMPTS,
-  });
+  const driver = queueFromConfig(config);
   let service: WorkerService;
   try {
     service = await WorkerService.start({
