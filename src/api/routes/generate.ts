@@ -5,6 +5,7 @@ import { GiraffeError } from '../../errors';
 import { jobRequestSchema, isFinal, type JobRequest } from '../../jobs';
 import { resolveRequest } from '../../pipeline';
 import { jobView } from '../job-view';
+import { commonProblems, jsonResponse, jobViewSchema, problemResponses, type JobView } from '../schemas';
 import { waitForJob } from '../wait-for-job';
 
 /** `?wait=true` holds the request until the job ends, at most this long. */
@@ -28,7 +29,7 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
   const handler = async (
     request: FastifyRequest<{ Body: JobRequest; Querystring: z.infer<typeof querySchema> }>,
     reply: FastifyReply,
-  ): Promise<FastifyReply> => {
+  ): Promise<JobView> => {
     const { driver, catalog, config } = app.giraffe;
     const { model: requested, ...generation } = request.body;
     const modelId = requested ?? config.DEFAULT_MODEL;
@@ -59,15 +60,42 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
       const closed = new AbortController();
       request.raw.once('close', () => closed.abort());
       const finished = (await waitForJob(driver, job.id, timeoutMs, closed.signal)) ?? job;
-      return reply
-        .code(isFinal(finished.status) ? 200 : 202)
-        .header('location', `/v1/jobs/${job.id}`)
-        .send(jobView(finished));
+      reply.code(isFinal(finished.status) ? 200 : 202).header('location', `/v1/jobs/${job.id}`);
+      return jobView(finished) as JobView;
     }
     const position = await driver.queue.position(job.id);
-    return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(jobView(job, position));
+    reply.code(202).header('location', `/v1/jobs/${job.id}`);
+    return jobView(job, position) as JobView;
   };
-  const schema = { body: jobRequestSchema, querystring: querySchema };
-  app.post('/v1/generate', { schema }, handler);
-  app.post('/generate', { schema }, handler);
+  const schema = {
+    tags: ['jobs'],
+    summary: 'Create a generation job',
+    description:
+      "Validates the request, fills in the model's defaults and a seed, and queues the job: `202` with the job, " +
+      'its place in the queue and its links (`Location` names the job). With `?wait=true` the request is held ' +
+      'until the job ends (`200`), or answers `202` with the job as it stands when `timeout` seconds pass.',
+    body: jobRequestSchema,
+    querystring: querySchema,
+    response: {
+      200: jsonResponse(jobViewSchema, '`?wait=true`: the job ended (succeeded, failed or canceled).'),
+      202: jsonResponse(
+        jobViewSchema,
+        'The job is queued (or, with `?wait=true`, still running when `timeout` ran out).',
+      ),
+      ...problemResponses(
+        'GIRAFFE_ERR_REQUEST_INVALID',
+        'GIRAFFE_ERR_REQUEST_MALFORMED',
+        'GIRAFFE_ERR_MODEL_UNKNOWN',
+        'GIRAFFE_ERR_REQUEST_TOO_LARGE',
+        'GIRAFFE_ERR_UNSUPPORTED_MEDIA_TYPE',
+        ...commonProblems,
+      ),
+    },
+  };
+  app.post('/v1/generate', { schema: { ...schema, operationId: 'createJob' } }, handler);
+  app.post(
+    '/generate',
+    { schema: { ...schema, operationId: 'createJobShort', summary: 'Create a generation job (short path)' } },
+    handler,
+  );
 };

@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { GiraffeError } from '../../errors';
+import { commonProblems, imageBytes, problemResponses } from '../schemas';
 import { jobIdSchema, visibleJob } from './jobs';
 
 const contentTypes = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' } as const;
@@ -18,8 +19,39 @@ export const imageRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/jobs/:id/images/:n',
     {
       schema: {
-        params: z.strictObject({ id: jobIdSchema, n: z.coerce.number().int().min(0).max(63) }),
-        querystring: z.strictObject({ format: z.enum(['png', 'jpeg', 'webp']).optional() }),
+        tags: ['images'],
+        operationId: 'getJobImage',
+        summary: 'Get an image of a finished job',
+        description:
+          "The image bytes in the format the job made them, or converted with `?format=`. A job's images never " +
+          'change: the response carries a strong `ETag` and `Cache-Control: private, immutable` for the ' +
+          'retention time, and `If-None-Match` with that ETag answers `304`.',
+        params: z.strictObject({
+          id: jobIdSchema,
+          n: z.coerce.number().int().min(0).max(63).describe('Index of the image in the job, from 0.'),
+        }),
+        querystring: z.strictObject({
+          format: z
+            .enum(['png', 'jpeg', 'webp'])
+            .optional()
+            .describe('Convert to this format (default: the format the job made).'),
+        }),
+        response: {
+          200: {
+            description: 'The image.',
+            content: Object.fromEntries(
+              Object.values(contentTypes).map((type) => [type, { schema: imageBytes(type) }]),
+            ) as Record<(typeof contentTypes)[keyof typeof contentTypes], { schema: z.ZodType<Buffer> }>,
+          },
+          304: z.undefined().describe('Not modified: `If-None-Match` names the current ETag.'),
+          ...problemResponses(
+            'GIRAFFE_ERR_REQUEST_INVALID',
+            'GIRAFFE_ERR_JOB_NOT_FOUND',
+            'GIRAFFE_ERR_IMAGE_NOT_FOUND',
+            'GIRAFFE_ERR_JOB_NOT_FINISHED',
+            ...commonProblems,
+          ),
+        },
       },
     },
     async (request, reply) => {

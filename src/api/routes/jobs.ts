@@ -5,12 +5,22 @@ import type { JobRecord } from '../../jobs';
 import type { FastifyRequest } from 'fastify';
 import type { QueueDriver } from '../../queue';
 import { jobView } from '../job-view';
+import {
+  canceledJobSchema,
+  commonProblems,
+  jobListSchema,
+  jobViewSchema,
+  jsonResponse,
+  problemResponses,
+  type JobView,
+} from '../schemas';
 
 export const jobIdSchema = z
   .string()
   .min(1)
   .max(64)
-  .regex(/^[A-Za-z0-9_-]+$/, 'is not a job id');
+  .regex(/^[A-Za-z0-9_-]+$/, 'is not a job id')
+  .describe('The job id `POST /v1/generate` answered with.');
 const params = z.strictObject({ id: jobIdSchema });
 
 /** A job the caller may see: its own (another key's job is a 404, as if it did not exist). */
@@ -32,32 +42,87 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/jobs',
     {
-      schema: { querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) }) },
+      schema: {
+        tags: ['jobs'],
+        operationId: 'listJobs',
+        summary: "List the caller's jobs",
+        description: 'Jobs made with the same API key that are still within retention, most recent first.',
+        querystring: z.strictObject({
+          limit: z.coerce.number().int().min(1).max(200).default(50).describe('At most this many jobs.'),
+        }),
+        response: {
+          200: jsonResponse(jobListSchema, "The caller's jobs."),
+          ...problemResponses('GIRAFFE_ERR_REQUEST_INVALID', ...commonProblems),
+        },
+      },
     },
     async (request) => {
       const jobs = await driver.queue.list({ owner: request.owner, limit: request.query.limit });
-      return { jobs: jobs.map((j) => jobView(j)) };
+      return { jobs: jobs.map((j) => jobView(j) as JobView) };
     },
   );
 
-  app.get('/v1/jobs/:id', { schema: { params } }, async (request) => {
-    const job = await visibleJob(driver, request, request.params.id);
-    const position = job.status === 'queued' ? await driver.queue.position(job.id) : undefined;
-    return jobView(job, position);
-  });
+  app.get(
+    '/v1/jobs/:id',
+    {
+      schema: {
+        tags: ['jobs'],
+        operationId: 'getJob',
+        summary: 'Get a job',
+        description:
+          'The job with its state, progress, queue position (while it waits), result and links. ' +
+          "Another key's job is a 404, as if it did not exist.",
+        params,
+        response: {
+          200: jsonResponse(jobViewSchema, 'The job.'),
+          ...problemResponses('GIRAFFE_ERR_REQUEST_INVALID', 'GIRAFFE_ERR_JOB_NOT_FOUND', ...commonProblems),
+        },
+      },
+    },
+    async (request) => {
+      const job = await visibleJob(driver, request, request.params.id);
+      const position = job.status === 'queued' ? await driver.queue.position(job.id) : undefined;
+      return jobView(job, position) as JobView;
+    },
+  );
 
-  app.delete('/v1/jobs/:id', { schema: { params } }, async (request, reply) => {
-    const job = await visibleJob(driver, request, request.params.id);
-    const outcome = await driver.queue.cancel(job.id);
-    const now = (await driver.queue.get(job.id)) ?? job;
-    if (outcome === 'cancel_requested') return reply.code(202).send({ ...jobView(now), cancel: outcome });
-    if (outcome === 'already_finished') {
-      throw new GiraffeError(
-        'GIRAFFE_ERR_JOB_FINISHED',
-        `job ${job.id} already ended ${now.status}; there is nothing to cancel`,
-      );
-    }
-    if (outcome === 'not_found') throw new GiraffeError('GIRAFFE_ERR_JOB_NOT_FOUND', `no job ${job.id}`);
-    return reply.code(200).send({ ...jobView(now), cancel: outcome });
-  });
+  app.delete(
+    '/v1/jobs/:id',
+    {
+      schema: {
+        tags: ['jobs'],
+        operationId: 'cancelJob',
+        summary: 'Cancel a job',
+        description:
+          'A waiting job leaves the queue and ends `canceled` (`200`); a running job stops at its next step ' +
+          '(`202`, `cancel_requested`). A job that has already ended is a `409`.',
+        params,
+        response: {
+          200: jsonResponse(canceledJobSchema, 'The job was waiting; it is canceled.'),
+          202: jsonResponse(canceledJobSchema, 'The job is running; it stops at its next step.'),
+          ...problemResponses(
+            'GIRAFFE_ERR_REQUEST_INVALID',
+            'GIRAFFE_ERR_JOB_NOT_FOUND',
+            'GIRAFFE_ERR_JOB_FINISHED',
+            ...commonProblems,
+          ),
+        },
+      },
+    },
+    async (request, reply) => {
+      const job = await visibleJob(driver, request, request.params.id);
+      const outcome = await driver.queue.cancel(job.id);
+      const now = (await driver.queue.get(job.id)) ?? job;
+      if (outcome === 'cancel_requested')
+        return reply.code(202).send({ ...(jobView(now) as JobView), cancel: outcome });
+      if (outcome === 'already_finished') {
+        throw new GiraffeError(
+          'GIRAFFE_ERR_JOB_FINISHED',
+          `job ${job.id} already ended ${now.status}; there is nothing to cancel`,
+        );
+      }
+      if (outcome === 'not_found') throw new GiraffeError('GIRAFFE_ERR_JOB_NOT_FOUND', `no job ${job.id}`);
+      return reply.code(200).send({ ...(jobView(now) as JobView), cancel: outcome });
+    },
+  );
 };

@@ -1,9 +1,36 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { commonProblems, jsonResponse, modelListSchema, problemResponses } from '../schemas';
 
 /** `GET /v1/models`: the models this deployment serves, with their defaults and schedulers. */
 export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
-  app.get('/v1/models', async () => ({
-    models: await app.giraffe.catalog.list(),
-    default: app.giraffe.config.DEFAULT_MODEL,
-  }));
+  app.get(
+    '/v1/models',
+    {
+      schema: {
+        tags: ['models'],
+        operationId: 'listModels',
+        summary: 'List the models',
+        description:
+          'Models the workers serve now, and model directories on disk that no worker has announced yet ' +
+          '(`workers: 0`; a job for one waits for a worker). Each lists its request defaults and schedulers.',
+        response: {
+          200: jsonResponse(modelListSchema, 'The models and the default one.'),
+          ...problemResponses(...commonProblems),
+        },
+      },
+    },
+    async () => {
+      const models = await app.giraffe.catalog.list();
+      return {
+        // Plain copies: the catalogue's readonly interfaces, as the (loose) response schema's type.
+        models: models.map((m) => ({
+          ...m,
+          defaults: { ...m.defaults },
+          schedulers: [...m.schedulers],
+          device: m.device ? [...m.device] : undefined,
+        })),
+        default: app.giraffe.config.DEFAULT_MODEL,
+      };
+    },
+  );
 };
