@@ -6,6 +6,7 @@ export {
   type JobStatus,
   type JobRecord,
   type JobResult,
+  type ReproducibilityRecord,
   type JobImage,
   type JobError,
   type JobProgress,

@@ -22,6 +22,59 @@ export interface JobResult {
   /** AUTOMATIC1111-style infotext. */
   readonly parameters: string;
   readonly timings: Readonly<Record<string, number>>;
+  /** What it takes to make the same images again (absent on results recorded before it existed). */
+  readonly reproducibility?: ReproducibilityRecord;
+}
+
+/**
+ * Everything a generation depended on, so that the same images can be made
+ * again — and so one can tell why two runs differ. Same model bytes, request,
+ * giraffe and onnxruntime versions and execution provider give the same
+ * image bytes; another provider or CPU family may differ in the last bits.
+ */
+export interface ReproducibilityRecord {
+  /** giraffe's package version. */
+  readonly giraffe_version: string;
+  readonly model: {
+    readonly id: string;
+    /** SHA-256 over the model directory's files (see `fingerprintModel`: a `sha256sum` manifest, hashed). */
+    readonly sha256: string;
+    readonly files: number;
+    readonly bytes: number;
+    /** Precision of the U-Net's inputs. */
+    readonly precision: 'float32' | 'float16';
+  };
+  readonly runtime: {
+    /** `require('onnxruntime-node').env.versions.node`. */
+    readonly onnxruntime_node: string;
+    /** onnxruntime execution provider: `cpu` or `cuda`. */
+    readonly execution_provider: string;
+    /** The worker's device setting (`cpu`, `cuda:0` …). */
+    readonly device: string;
+    readonly node: string;
+    readonly platform: string;
+    readonly arch: string;
+  };
+  readonly scheduler: {
+    readonly name: string;
+    /** The request's `karras` flag. */
+    readonly karras: boolean;
+    /** Whether the run used Karras sigmas: the flag, or the config's `use_karras_sigmas` for euler and dpmpp_2m. */
+    readonly karras_sigmas: boolean;
+    /** The model's `scheduler/scheduler_config.json` as loaded. */
+    readonly config: Readonly<Record<string, unknown>>;
+  };
+  readonly rng: {
+    readonly seed: number;
+    /** The generator and how the job draws from it, in words precise enough to re-implement. */
+    readonly algorithm: string;
+    readonly initial_noise: string;
+    readonly step_noise: string;
+  };
+  /** The request as it ran: every default filled in. */
+  readonly request: ResolvedJobRequest;
+  /** SHA-256 (hex) of each stored image, in index order. */
+  readonly images_sha256: readonly string[];
 }
 
 export interface JobError {

@@ -1,14 +1,81 @@
-import type { JobRecord, JobResult } from '../jobs';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { env as ortEnv } from 'onnxruntime-node';
+import type { JobRecord, JobResult, ReproducibilityRecord, ResolvedJobRequest } from '../jobs';
+import type { ModelInfo } from '../pipeline';
 import type { JobContext, JobHandler, ResultStore } from '../queue';
+import type { ModelFingerprint } from './model-fingerprint';
 import type { PipelinePool } from './pipeline-pool';
 
 const contentTypes = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' } as const;
+
+let packageVersion: string | undefined;
+
+/** giraffe's version, from package.json (two levels up from both src/worker and dist/worker). */
+function giraffeVersion(): string {
+  packageVersion ??= (
+    JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+      version: string;
+    }
+  ).version;
+  return packageVersion;
+}
+
+/** Schedulers whose config key `use_karras_sigmas` applies when the request does not ask for Karras sigmas. */
+const configKarras = new Set(['euler', 'dpmpp_2m']);
+
+/** What a generation depended on; see {@link ReproducibilityRecord}. */
+function reproducibilityRecord(
+  model: string,
+  info: ModelInfo,
+  fingerprint: ModelFingerprint,
+  request: ResolvedJobRequest,
+  images: readonly Buffer[],
+): ReproducibilityRecord {
+  const config = info.schedulerConfig;
+  return {
+    giraffe_version: giraffeVersion(),
+    model: { id: model, ...fingerprint, precision: info.precision },
+    runtime: {
+      onnxruntime_node: ortEnv.versions.node ?? ortEnv.versions.common,
+      execution_provider: info.device.startsWith('cuda') ? 'cuda' : info.device,
+      device: info.device,
+      node: process.versions.node,
+      platform: process.platform,
+      arch: process.arch,
+    },
+    scheduler: {
+      name: request.scheduler,
+      karras: request.karras,
+      karras_sigmas:
+        request.karras || (configKarras.has(request.scheduler) && config.use_karras_sigmas === true),
+      config,
+    },
+    rng: {
+      seed: request.seed,
+      algorithm:
+        'numpy.random.RandomState(seed): MT19937 seeded with init_genrand(seed), 53-bit doubles, ' +
+        'legacy polar (Marsaglia) Gaussian with its cached second value',
+      initial_noise:
+        'randn(num_images, latent_channels, height/8, width/8) in C order, float64 cast to float32, ' +
+        'times float32(init_noise_sigma)',
+      step_noise:
+        'stochastic schedulers (euler_a, lcm) draw randn of the latents size after every U-Net call ' +
+        '(lcm leaves its last draw unused) from the same stream, continuing after the initial noise, ' +
+        'cast to float32; the others draw nothing',
+    },
+    request,
+    images_sha256: images.map((data) => createHash('sha256').update(data).digest('hex')),
+  };
+}
 
 /**
  * Runs a job on a loaded model: generates with the job's resolved request
  * (seed included, so a retry on another worker makes the same bytes), reports
  * every step with its predicted x₀ for previews, stores the images, and
- * returns the result the queue records.
+ * returns the result the queue records, with the reproducibility record
+ * that says what the images depended on.
  */
 export function createGenerationHandler(
   pools: ReadonlyMap<string, PipelinePool>,
@@ -52,6 +119,13 @@ export function createGenerationHandler(
         height: output.height,
         parameters: output.parameters,
         timings: { ...output.timings },
+        reproducibility: reproducibilityRecord(
+          job.model,
+          pipeline.info,
+          pool.fingerprint,
+          output.request,
+          output.images,
+        ),
       };
     });
   };

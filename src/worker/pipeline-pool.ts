@@ -1,4 +1,5 @@
 import { loadPipeline, type ModelInfo, type Pipeline } from '../pipeline';
+import { fingerprintModel, type ModelFingerprint } from './model-fingerprint';
 
 /**
  * The loaded copies of one model: one inference thread per unit of
@@ -12,6 +13,8 @@ export class PipelinePool {
   private constructor(
     readonly model: string,
     readonly pipelines: readonly Pipeline[],
+    /** The model directory's content hash, taken as it was loaded (for reproducibility records). */
+    readonly fingerprint: ModelFingerprint,
   ) {
     this.#free = [...pipelines];
   }
@@ -22,17 +25,20 @@ export class PipelinePool {
     options: { device: string; copies: number; intraOpThreads?: number },
   ): Promise<PipelinePool> {
     const pipelines: Pipeline[] = [];
+    // Hashing streams the weights from disk while the sessions load.
+    const hashing = fingerprintModel(dir);
+    hashing.catch(() => undefined); // Awaited below; this only keeps an early failure from going unhandled.
     try {
       for (let i = 0; i < options.copies; i++) {
         pipelines.push(
           await loadPipeline(dir, { device: options.device, intraOpThreads: options.intraOpThreads }),
         );
       }
+      return new PipelinePool(model, pipelines, await hashing);
     } catch (err) {
       await Promise.allSettled(pipelines.map((p) => p.close()));
       throw err;
     }
-    return new PipelinePool(model, pipelines);
   }
 
   get info(): ModelInfo {

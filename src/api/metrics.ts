@@ -1,0 +1,335 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { z } from 'zod';
+import { isFinal, type JobRecord } from '../jobs';
+import type { QueueDriver, Unsubscribe } from '../queue';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** This app's Prometheus registry (the Node process metrics live in a shared one). */
+    readonly giraffeMetrics: Registry;
+  }
+}
+
+export interface MetricsOptions {
+  /**
+   * How often jobs this process is watching are re-read from the queue, so a
+   * lost event (a Redis reconnect, a failed subscription) delays a job's
+   * metrics instead of dropping them.
+   * @defaultValue 60,000
+   */
+  readonly sweepMs?: number;
+  /**
+   * Most jobs watched at once; jobs created beyond it are not counted (a
+   * bounded queue keeps the real number far below).
+   * @defaultValue 10,000
+   */
+  readonly maxWatchedJobs?: number;
+}
+
+const methods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+
+/** HTTP durations: a plain request takes milliseconds, `?wait=true` holds one up to 300 s. */
+const httpBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+/** Job durations: seconds on a GPU, minutes on a CPU or behind a queue. */
+const jobBuckets = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600];
+/** One denoising step: ~10 ms for a small model on a GPU, seconds at 1024² on a CPU. */
+const stepBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+let processRegistry: Registry | undefined;
+
+/**
+ * Node's process metrics (CPU, memory, event-loop lag, GC, handles) with the
+ * `giraffe_` prefix, in one registry per process: they describe the process,
+ * and each collector installs perf_hooks observers that would pile up if
+ * every app made its own.
+ */
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry, prefix: 'giraffe_' });
+  }
+  return processRegistry;
+}
+
+/** The job a response says it created: `X-Giraffe-Job-Id` (OpenAI route) or the 202/200 `Location` of `/v1/generate`. */
+function createdJobId(request: FastifyRequest, reply: FastifyReply): string | undefined {
+  if (request.method !== 'POST') return undefined;
+  const header = reply.getHeader('x-giraffe-job-id');
+  if (typeof header === 'string' && header.length > 0) return header;
+  const location = reply.getHeader('location');
+  if (reply.statusCode >= 300 || typeof location !== 'string') return undefined;
+  return /^\/v1\/jobs\/([A-Za-z0-9_-]{1,64})$/.exec(location)?.[1];
+}
+
+interface Watch {
+  unsubscribe?: Unsubscribe;
+  checkedAt: number;
+}
+
+/**
+ * The job metrics of one API process: it watches the jobs it created (their
+ * events tell it when one ends) and, once one has, reads the final record
+ * and observes it. Each job is therefore counted once, by the process that
+ * created it, however many API processes share the queue; summing over
+ * processes gives the cluster's totals. A job whose creating process
+ * restarted before it ended is not counted.
+ */
+class JobMetrics {
+  readonly #watches = new Map<string, Watch>();
+  readonly #finished: Counter<'model' | 'status'>;
+  readonly #duration: Histogram<'model' | 'status'>;
+  readonly #wait: Histogram<'model'>;
+  readonly #step: Histogram<'model'>;
+
+  constructor(
+    private readonly driver: QueueDriver,
+    private readonly maxWatched: number,
+    registry: Registry,
+  ) {
+    const registers = [registry];
+    this.#finished = new Counter({
+      name: 'giraffe_jobs_finished_total',
+      help: 'Jobs created through this API process that reached a final state, by model and status (succeeded, failed, canceled).',
+      labelNames: ['model', 'status'],
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: 'giraffe_job_duration_seconds',
+      help: "Time from enqueue to final state (queue wait plus run: what the client waits) of jobs created through this API process, from the job record's created_at and finished_at.",
+      labelNames: ['model', 'status'],
+      buckets: jobBuckets,
+      registers,
+    });
+    this.#wait = new Histogram({
+      name: 'giraffe_job_queue_wait_seconds',
+      help: 'Time from enqueue to the start of the last attempt, of finished jobs created through this API process that a worker started.',
+      labelNames: ['model'],
+      buckets: jobBuckets,
+      registers,
+    });
+    this.#step = new Histogram({
+      name: 'giraffe_job_step_seconds',
+      help: 'Mean denoising step time (U-Net call, guidance and scheduler step) of each succeeded job created through this API process, as its worker measured it: result.timings.denoise_ms / unet_calls.',
+      labelNames: ['model'],
+      buckets: stepBuckets,
+      registers,
+    });
+    const watches = this.#watches;
+    new Gauge({
+      name: 'giraffe_jobs_watched',
+      help: 'Jobs created through this API process that have not ended yet (waiting for their final event).',
+      registers,
+      // Read from the map on every scrape, so it cannot drift.
+      collect() {
+        this.set(watches.size);
+      },
+    });
+  }
+
+  /** Starts following a job this process created. Never throws: metrics must not fail a request. */
+  watch(id: string): void {
+    if (this.#watches.has(id) || this.#watches.size >= this.maxWatched) return;
+    const entry: Watch = { checkedAt: Date.now() };
+    this.#watches.set(id, entry);
+    this.driver.events
+      .subscribe(id, (event) => {
+        if (event.type === 'succeeded' || event.type === 'failed' || event.type === 'canceled')
+          void this.#settle(id);
+      })
+      .then(
+        async (unsubscribe) => {
+          if (this.#watches.get(id) !== entry) return unsubscribe();
+          entry.unsubscribe = unsubscribe;
+          // It may have ended before the subscription was live (`?wait=true` answers after the end).
+          await this.#settle(id);
+        },
+        // No subscription: the sweep finds the end from the record.
+        () => undefined,
+      )
+      .catch(() => undefined);
+  }
+
+  /** Re-reads jobs not checked for `olderThanMs`: recovers from events that never arrived. */
+  async sweep(olderThanMs: number): Promise<void> {
+    const now = Date.now();
+    const due = [...this.#watches].filter(([, w]) => now - w.checkedAt >= olderThanMs).map(([id]) => id);
+    await Promise.all(due.map((id) => this.#settle(id)));
+  }
+
+  async close(): Promise<void> {
+    const watches = [...this.#watches.values()];
+    this.#watches.clear();
+    await Promise.allSettled(watches.map((w) => w.unsubscribe?.()));
+  }
+
+  /** Reads the record; observes it and stops watching once it is final (or gone). */
+  async #settle(id: string): Promise<void> {
+    const entry = this.#watches.get(id);
+    if (!entry) return;
+    entry.checkedAt = Date.now();
+    let job: JobRecord | undefined;
+    try {
+      job = await this.driver.queue.get(id);
+    } catch {
+      return; // Queue unreachable: the next sweep tries again.
+    }
+    if (job && !isFinal(job.status)) return;
+    // Only the first settle that gets here observes the job.
+    if (this.#watches.get(id) !== entry) return;
+    this.#watches.delete(id);
+    await entry.unsubscribe?.().catch(() => undefined);
+    if (job) this.#observe(job);
+  }
+
+  #observe(job: JobRecord): void {
+    const seconds = (from: string, to: string | undefined): number | undefined => {
+      const ms = to === undefined ? NaN : Date.parse(to) - Date.parse(from);
+      return Number.isFinite(ms) && ms >= 0 ? ms / 1000 : undefined;
+    };
+    const labels = { model: job.model, status: job.status };
+    this.#finished.inc(labels);
+    const duration = seconds(job.created_at, job.finished_at);
+    if (duration !== undefined) this.#duration.observe(labels, duration);
+    const wait = seconds(job.created_at, job.started_at);
+    if (wait !== undefined) this.#wait.observe({ model: job.model }, wait);
+    const timings = job.result?.timings;
+    if (job.status === 'succeeded' && timings && timings.unet_calls > 0 && timings.denoise_ms >= 0) {
+      this.#step.observe({ model: job.model }, timings.denoise_ms / timings.unet_calls / 1000);
+    }
+  }
+}
+
+/**
+ * `GET /metrics` in the Prometheus text format (0.0.4), with metrics in a
+ * registry of this app's own (several apps in one process never collide):
+ *
+ * - `giraffe_http_requests_total` / `giraffe_http_request_duration_seconds`
+ *   — requests this process answered, by method, route pattern (`unmatched`
+ *   for 404s, so raw URLs never become labels) and status class (`2xx` …).
+ * - `giraffe_queue_depth{model}`, `giraffe_queue_up`, `giraffe_workers{model}`
+ *   — read from the queue and the worker registry on every scrape; the queue
+ *   is shared, so every API process reports the same values (use `max`, not
+ *   `sum`, across processes).
+ * - `giraffe_jobs_finished_total`, `giraffe_job_duration_seconds`,
+ *   `giraffe_job_queue_wait_seconds`, `giraffe_job_step_seconds`,
+ *   `giraffe_jobs_watched` — jobs created through this process, observed
+ *   from their final record (see {@link JobMetrics}); sum across processes.
+ * - `giraffe_process_*`, `giraffe_nodejs_*` — prom-client's default Node
+ *   metrics of this process.
+ *
+ * The route is public even when API keys are set: Prometheus scrapes without
+ * bearer tokens in most setups, and nothing here names a job, a prompt or a
+ * key. Keep it off the public internet at the proxy if that matters.
+ */
+export const metricsPlugin = fp<MetricsOptions>(
+  async (app, options) => {
+    const registry = new Registry();
+    const registers = [registry];
+    const { driver, catalog } = app.giraffe;
+
+    const requests = new Counter({
+      name: 'giraffe_http_requests_total',
+      help: 'HTTP requests this API process answered, by method, route pattern and status class.',
+      labelNames: ['method', 'route', 'status_class'],
+      registers,
+    });
+    const durations = new Histogram({
+      name: 'giraffe_http_request_duration_seconds',
+      help: 'Time from receiving an HTTP request to having sent the response, by method, route pattern and status class.',
+      labelNames: ['method', 'route', 'status_class'],
+      buckets: httpBuckets,
+      registers,
+    });
+    const depth = new Gauge({
+      name: 'giraffe_queue_depth',
+      help: 'Jobs waiting (not yet running) per model, read from the shared queue at scrape time (every API process reports the same value).',
+      labelNames: ['model'],
+      registers,
+    });
+    const queueUp = new Gauge({
+      name: 'giraffe_queue_up',
+      help: 'Whether the queue (Redis, or the in-process queue) answered at scrape time: 1 yes, 0 no.',
+      registers,
+    });
+    const workers = new Gauge({
+      name: 'giraffe_workers',
+      help: 'Workers announcing each model at scrape time.',
+      labelNames: ['model'],
+      registers,
+    });
+    const jobs = new JobMetrics(driver, options.maxWatchedJobs ?? 10_000, registry);
+
+    /** Sets the gauges that read shared state; a queue that does not answer shows as `giraffe_queue_up 0`. */
+    async function refreshGauges(): Promise<void> {
+      let read: { models: { id: string; workers: number }[]; depths: number[] } | undefined;
+      try {
+        if (!(await driver.ping())) throw new Error('queue did not answer');
+        const models = await catalog.list();
+        read = { models, depths: await Promise.all(models.map((m) => driver.queue.depth(m.id))) };
+      } catch (err) {
+        app.log.warn({ err }, 'metrics: the queue did not answer');
+      }
+      // Reset and set in one synchronous stretch: a model that went away loses its series, and a
+      // concurrent scrape never sees the gauges half-filled.
+      depth.reset();
+      workers.reset();
+      queueUp.set(read ? 1 : 0);
+      read?.models.forEach((m, i) => {
+        depth.set({ model: m.id }, read.depths[i]);
+        workers.set({ model: m.id }, m.workers);
+      });
+    }
+
+    app.decorate('giraffeMetrics', registry);
+
+    app.addHook('onResponse', async (request, reply) => {
+      const labels = {
+        method: methods.has(request.method) ? request.method : 'OTHER',
+        route: request.routeOptions.url ?? 'unmatched',
+        status_class: `${Math.floor(reply.statusCode / 100)}xx`,
+      };
+      requests.inc(labels);
+      durations.observe(labels, reply.elapsedTime / 1000);
+      const created = createdJobId(request, reply);
+      if (created) jobs.watch(created);
+    });
+
+    const sweepMs = options.sweepMs ?? 60_000;
+    const sweeper = setInterval(() => void jobs.sweep(sweepMs).catch(() => undefined), sweepMs);
+    sweeper.unref();
+    app.addHook('onClose', async () => {
+      clearInterval(sweeper);
+      await jobs.close();
+    });
+
+    app.get(
+      '/metrics',
+      {
+        config: { public: true },
+        schema: {
+          tags: ['health'],
+          operationId: 'getMetrics',
+          summary: 'Prometheus metrics',
+          description:
+            'HTTP, queue, job and Node process metrics in the Prometheus text format 0.0.4, for scraping. ' +
+            'Needs no API key (Prometheus scrapes without one in most setups); it names no job, prompt ' +
+            'or key. Job metrics count the jobs created through the API process that answers.',
+          response: {
+            200: {
+              description: 'The metrics.',
+              content: { 'text/plain; version=0.0.4': { schema: z.string() } },
+            },
+          },
+        },
+      },
+      async (_request, reply) => {
+        await refreshGauges();
+        const merged = Registry.merge([processMetrics(), registry]);
+        return reply.type(merged.contentType).send(await merged.metrics());
+      },
+    );
+  },
+  { name: 'giraffe-metrics', dependencies: ['giraffe-problems'] },
+);
