@@ -5,13 +5,17 @@ import type { Config } from '../config';
 import type { QueueDriver } from '../queue';
 import { ApiKeys } from './api-keys';
 import { apiKeyAuth } from './auth';
+import { registerJsonBodyParser } from './json-body';
+import { metricsPlugin } from './metrics';
 import { ModelCatalog } from './model-catalog';
-import { problemHandlers } from './problem';
+import { openApi } from './openapi';
+import { problemHandlers, problemFrameworkErrors } from './problem';
 import { generateRoutes } from './routes/generate';
 import { healthRoutes } from './routes/health';
 import { imageRoutes } from './routes/images';
 import { jobRoutes } from './routes/jobs';
 import { modelRoutes } from './routes/models';
+import { openAiImageRoutes } from './routes/openai-images';
 
 export interface AppDependencies {
   readonly config: Config;
@@ -47,9 +51,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
     return503OnClosing: true,
+    // Router-level errors (bad % escapes, over-long parameters) answer problem+json too.
+    frameworkErrors: problemFrameworkErrors,
   });
   // JSON only: a text/plain body is a client mistake (415), not a string to validate.
   app.removeContentTypeParser('text/plain');
+  registerJsonBodyParser(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -64,11 +71,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   await app.register(problemHandlers);
   await app.register(apiKeyAuth);
+  // Before any plugin that adds routes: the document lists the routes registered after it.
+  await app.register(openApi);
+  await app.register(metricsPlugin);
 
   await app.register(healthRoutes);
   await app.register(modelRoutes);
   await app.register(generateRoutes);
   await app.register(jobRoutes);
   await app.register(imageRoutes);
+  await app.register(openAiImageRoutes);
   return app;
 }

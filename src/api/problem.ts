@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { GiraffeError, errorCatalogue, type ErrorCode } from '../errors';
@@ -39,6 +39,39 @@ const fastifyCodes: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'GIRAFFE_ERR_UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_TYPE: 'GIRAFFE_ERR_UNSUPPORTED_MEDIA_TYPE',
 };
+
+/**
+ * Fastify's `frameworkErrors` option. The router rejects some requests before
+ * any hook or error handler runs — a path with a malformed %-escape
+ * (`/v1/jobs/%E0%A4`), a path parameter over `maxParamLength` (100) — and
+ * answers them with its own plain JSON unless this option is set. Pass it to
+ * `Fastify({ frameworkErrors: problemFrameworkErrors })` so those are
+ * problem+json like every other error.
+ */
+export function problemFrameworkErrors(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
+  const path = request.url.split('?')[0].slice(0, 200);
+  if (error.code === 'FST_ERR_BAD_URL') {
+    return sendProblem(
+      reply,
+      problemFor('GIRAFFE_ERR_REQUEST_INVALID', `${path}: the path holds a malformed %-escape`),
+    );
+  }
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return sendProblem(
+      reply,
+      problemFor('GIRAFFE_ERR_REQUEST_INVALID', `${path}: a path parameter is longer than 100 characters`),
+    );
+  }
+  request.log.error({ err: error }, 'router failed');
+  return sendProblem(
+    reply,
+    problemFor('GIRAFFE_ERR_INTERNAL', 'the server failed to handle this request; it has been logged'),
+  );
+}
 
 /**
  * Turns every error into `application/problem+json`: validation errors with

@@ -20,15 +20,22 @@ const side = z
   .int()
   .min(requestLimits.minSide)
   .max(requestLimits.maxSide)
-  .refine((n) => n % 8 === 0, { message: 'must be a multiple of 8' });
+  .multipleOf(8, { message: 'must be a multiple of 8' });
 
 /**
  * One generation, with the job's field names (snake_case, as the HTTP API
  * takes them). Omitted fields take the defaults in {@link resolveRequest}.
  */
+/** Lone UTF-16 surrogates and NUL characters: not text, whatever the transport let through. */
+const notText = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\u0000/;
+const text = z
+  .string()
+  .max(requestLimits.maxPromptChars)
+  .refine((s) => !notText.test(s), { message: 'must be valid Unicode text without NUL characters' });
+
 export const generateRequestSchema = z.strictObject({
-  prompt: z.string().max(requestLimits.maxPromptChars),
-  negative_prompt: z.string().max(requestLimits.maxPromptChars).nullish(),
+  prompt: text,
+  negative_prompt: text.nullish(),
   width: side.optional(),
   height: side.optional(),
   steps: z.number().int().min(1).max(requestLimits.maxSteps).optional(),
