@@ -51,6 +51,12 @@ export const configSchema = z.object({
   JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   /** On SIGTERM a worker lets its running job finish for this long before handing it back, in ms. @defaultValue `30000` */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+  /** Requests one API key (or, without keys, one client address) may make per window. @defaultValue `300` */
+  RATE_LIMIT_MAX: z.coerce.number().int().min(1).max(1_000_000).default(300),
+  /** The rate-limit window in ms. @defaultValue `60000` */
+  RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000).max(86_400_000).default(60_000),
+  /** Waiting jobs per model beyond which new jobs are refused with 503. @defaultValue `1000` */
+  MAX_QUEUE_DEPTH: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   /** onnxruntime intra-op threads per inference session; 0 lets onnxruntime choose. @defaultValue `0` */
   ORT_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
 });

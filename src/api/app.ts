@@ -4,7 +4,10 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { QueueDriver } from '../queue';
 import { ApiKeys } from './api-keys';
+import Redis from 'ioredis';
 import { apiKeyAuth } from './auth';
+import { MemoryIdempotencyStore, RedisIdempotencyStore, type IdempotencyStore } from './idempotency';
+import { rateLimits } from './rate-limit';
 import { registerJsonBodyParser } from './json-body';
 import { metricsPlugin } from './metrics';
 import { ModelCatalog } from './model-catalog';
@@ -32,6 +35,9 @@ declare module 'fastify' {
       readonly driver: QueueDriver;
       readonly catalog: ModelCatalog;
       readonly keys: ApiKeys;
+      readonly idempotency: IdempotencyStore;
+      /** The API's own Redis connection (rate limits, idempotency keys); undefined in embedded mode. */
+      readonly redis: Redis | undefined;
     };
   }
   interface FastifyRequest {
@@ -60,17 +66,32 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
+  // Fail fast when Redis is away: these serve requests, which should answer 503, not hang.
+  const redis = deps.config.REDIS_URL
+    ? new Redis(deps.config.REDIS_URL, {
+        connectTimeout: 2000,
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+      })
+    : undefined;
+  redis?.on('error', (err) => deps.logger.debug({ err }, 'api redis connection error'));
+  app.addHook('onClose', async () => redis?.disconnect());
   app.decorate('giraffe', {
     config: deps.config,
     driver: deps.driver,
     catalog: new ModelCatalog(deps.driver.workers, deps.config.MODELS_DIR, deps.extraModels),
     keys: new ApiKeys(deps.config.API_KEYS),
+    idempotency: redis
+      ? new RedisIdempotencyStore(redis, deps.config.REDIS_PREFIX)
+      : new MemoryIdempotencyStore(),
+    redis,
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
   await app.register(problemHandlers);
   await app.register(apiKeyAuth);
+  await app.register(rateLimits);
   // Before any plugin that adds routes: the document lists the routes registered after it.
   await app.register(openApi);
   await app.register(metricsPlugin);

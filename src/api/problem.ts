@@ -95,12 +95,21 @@ export const problemHandlers = fp(
         return sendProblem(reply, problemFor('GIRAFFE_ERR_REQUEST_INVALID', detail, { errors }));
       }
       if (error instanceof GiraffeError) {
-        if (error.status >= 500) request.log.error({ err: error }, 'request failed');
+        // Overload and outages are expected conditions, not server faults worth an error log.
+        const transient = error.status === 429 || error.status === 503;
+        if (error.status >= 500 && !transient) request.log.error({ err: error }, 'request failed');
         const field =
           typeof error.details.field === 'string'
             ? { errors: [{ path: error.details.field, message: error.message }] }
             : {};
-        return sendProblem(reply, problemFor(error.code, error.message, field));
+        // Tell clients when to come back (the rate limiter sets its own precise value first).
+        const retryAfter: Record<string, string> = {};
+        if (transient && !reply.hasHeader('retry-after')) {
+          retryAfter['retry-after'] = String(
+            typeof error.details.retry_after_s === 'number' ? error.details.retry_after_s : 5,
+          );
+        }
+        return sendProblem(reply, problemFor(error.code, error.message, field), retryAfter);
       }
       const mapped = error.code ? fastifyCodes[error.code] : undefined;
       if (mapped) return sendProblem(reply, problemFor(mapped, error.message));

@@ -1,11 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { GiraffeError } from '../../errors';
 import { jobRequestSchema, isFinal, type JobRequest } from '../../jobs';
-import { resolveRequest } from '../../pipeline';
 import { jobView } from '../job-view';
 import { commonProblems, jsonResponse, jobViewSchema, problemResponses, type JobView } from '../schemas';
+import { submitJob } from '../submit-job';
 import { waitForJob } from '../wait-for-job';
 
 /** `?wait=true` holds the request until the job ends, at most this long. */
@@ -30,30 +29,16 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
     request: FastifyRequest<{ Body: JobRequest; Querystring: z.infer<typeof querySchema> }>,
     reply: FastifyReply,
   ): Promise<JobView> => {
-    const { driver, catalog, config } = app.giraffe;
+    const { driver, config } = app.giraffe;
     const { model: requested, ...generation } = request.body;
-    const modelId = requested ?? config.DEFAULT_MODEL;
-    const model = await catalog.get(modelId);
-    if (!model) {
-      throw new GiraffeError(
-        'GIRAFFE_ERR_MODEL_UNKNOWN',
-        `model: "${modelId}" is not served here (GET /v1/models lists the models)`,
-        {
-          field: 'model',
-        },
-      );
-    }
-    const resolved = resolveRequest(generation, {
-      size: model.defaults.width,
-      scheduler: model.defaults.scheduler,
-    });
-    const job = await driver.queue.enqueue({
-      model: modelId,
-      request: resolved,
-      owner: request.owner,
-      request_id: request.id,
-    });
-    request.log.info({ job_id: job.id, model: modelId }, 'job queued');
+    const { job, replayed } = await submitJob(
+      app,
+      request,
+      requested ?? config.DEFAULT_MODEL,
+      generation,
+      request.body,
+    );
+    if (replayed) reply.header('idempotent-replayed', 'true');
 
     if (request.query.wait) {
       const timeoutMs = (request.query.timeout ?? 60) * 1000;
@@ -69,6 +54,12 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
   };
   const schema = {
     tags: ['jobs'],
+    headers: z.looseObject({
+      'idempotency-key': z.string().optional().meta({
+        description:
+          'A retry with the same key and body returns the same job; the same key with another body is a 409.',
+      }),
+    }),
     summary: 'Create a generation job',
     description:
       "Validates the request, fills in the model's defaults and a seed, and queues the job: `202` with the job, " +
@@ -86,6 +77,10 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
         'GIRAFFE_ERR_REQUEST_INVALID',
         'GIRAFFE_ERR_REQUEST_MALFORMED',
         'GIRAFFE_ERR_MODEL_UNKNOWN',
+        'GIRAFFE_ERR_IDEMPOTENCY_CONFLICT',
+        'GIRAFFE_ERR_IDEMPOTENCY_IN_PROGRESS',
+        'GIRAFFE_ERR_RATE_LIMITED',
+        'GIRAFFE_ERR_QUEUE_FULL',
         'GIRAFFE_ERR_REQUEST_TOO_LARGE',
         'GIRAFFE_ERR_UNSUPPORTED_MEDIA_TYPE',
         ...commonProblems,

@@ -3,7 +3,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { GiraffeError, errorCatalogue, type ErrorCode } from '../../errors';
 import { modelIdSchema, type JobRecord } from '../../jobs';
-import { generateRequestSchema, requestLimits, resolveRequest } from '../../pipeline';
+import { generateRequestSchema, requestLimits } from '../../pipeline';
+import { submitJob } from '../submit-job';
 import { waitForJob } from '../wait-for-job';
 import {
   MISSING_PARAMETER,
@@ -213,21 +214,13 @@ export const openAiImageRoutes: FastifyPluginAsyncZod<OpenAiImageRoutesOptions> 
     reply: FastifyReply,
     timeoutMs: number,
   ): Promise<FastifyReply> {
-    const { driver, catalog, config } = app.giraffe;
+    const { driver, config } = app.giraffe;
     const modelId = !body.model || openAiModelNames.has(body.model) ? config.DEFAULT_MODEL : body.model;
-    const model = await catalog.get(modelId);
-    if (!model) {
-      throw new GiraffeError(
-        'GIRAFFE_ERR_MODEL_UNKNOWN',
-        `The model '${modelId}' does not exist here (GET /v1/models lists the models)`,
-        { field: 'model' },
-      );
-    }
-    const size =
-      body.size && body.size !== 'auto'
-        ? body.size
-        : { width: model.defaults.width, height: model.defaults.height };
-    const resolved = resolveRequest(
+    const size = body.size && body.size !== 'auto' ? body.size : undefined;
+    const { job } = await submitJob(
+      app,
+      request,
+      modelId,
       {
         prompt: body.prompt,
         negative_prompt: body.negative_prompt,
@@ -236,18 +229,13 @@ export const openAiImageRoutes: FastifyPluginAsyncZod<OpenAiImageRoutesOptions> 
         scheduler: body.scheduler,
         seed: body.seed,
         num_images: body.n ?? undefined,
-        width: size.width,
-        height: size.height,
+        width: size?.width,
+        height: size?.height,
         output_format: body.output_format ?? undefined,
       },
-      { size: model.defaults.width, scheduler: model.defaults.scheduler },
+      body,
     );
-    const job = await driver.queue.enqueue({
-      model: modelId,
-      request: resolved,
-      owner: request.owner,
-      request_id: request.id,
-    });
+    const resolved = job.request;
     reply.header(JOB_ID_HEADER, job.id).header(SEED_HEADER, String(resolved.seed));
     request.log.info(
       { job_id: job.id, model: modelId, user: body.user ?? undefined },
