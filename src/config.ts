@@ -55,6 +55,14 @@ export const configSchema = z.object({
   RATE_LIMIT_MAX: z.coerce.number().int().min(1).max(1_000_000).default(300),
   /** The rate-limit window in ms. @defaultValue `60000` */
   RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000).max(86_400_000).default(60_000),
+  /**
+   * Key that signs the short-lived, job-scoped stream tokens (browsers cannot
+   * set headers on a WebSocket). Give every API replica the same value; unset,
+   * each process makes its own and its tokens work only there.
+   */
+  STREAM_TOKEN_SECRET: z.string().min(16).optional(),
+  /** Lifetime of a stream token, in seconds. @defaultValue `3600` */
+  STREAM_TOKEN_TTL_SECONDS: z.coerce.number().int().min(10).max(86_400).default(3600),
   /** Waiting jobs per model beyond which new jobs are refused with 503. @defaultValue `1000` */
   MAX_QUEUE_DEPTH: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   /** onnxruntime intra-op threads per inference session; 0 lets onnxruntime choose. @defaultValue `0` */

@@ -20,10 +20,39 @@ export const redactedPaths = [
   '*.stream_token',
 ];
 
+/** Query parameters that carry secrets; their values are blanked in logged URLs. */
+const secretParams = /([?&](?:token|api_key|key)=)[^&#]*/gi;
+
+/** A URL fit for a log line: secret query parameters blanked. */
+export function redactUrl(url: string): string {
+  return url.replace(secretParams, '$1[redacted]');
+}
+
+interface LoggableRequest {
+  readonly method?: string;
+  readonly url?: string;
+  readonly id?: unknown;
+  readonly ip?: string;
+  readonly hostname?: string;
+}
+
+/** pino serializers: a request is logged as method, URL (secrets blanked), host and address — never its headers. */
+export const requestSerializers = {
+  req(req: LoggableRequest): Record<string, unknown> {
+    return {
+      method: req.method,
+      url: req.url === undefined ? undefined : redactUrl(req.url),
+      host: req.hostname,
+      remoteAddress: req.ip,
+    };
+  },
+};
+
 export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, name = 'giraffe'): Logger {
   return pino({
     name,
     level: config.LOG_LEVEL,
     redact: { paths: redactedPaths, censor: '[redacted]' },
+    serializers: requestSerializers,
   });
 }

@@ -8,6 +8,7 @@ import Redis from 'ioredis';
 import { apiKeyAuth } from './auth';
 import { MemoryIdempotencyStore, RedisIdempotencyStore, type IdempotencyStore } from './idempotency';
 import { rateLimits } from './rate-limit';
+import { StreamTokens } from './stream-tokens';
 import { registerJsonBodyParser } from './json-body';
 import { metricsPlugin } from './metrics';
 import { ModelCatalog } from './model-catalog';
@@ -36,6 +37,7 @@ declare module 'fastify' {
       readonly catalog: ModelCatalog;
       readonly keys: ApiKeys;
       readonly idempotency: IdempotencyStore;
+      readonly streamTokens: StreamTokens;
       /** The API's own Redis connection (rate limits, idempotency keys); undefined in embedded mode. */
       readonly redis: Redis | undefined;
     };
@@ -85,7 +87,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       ? new RedisIdempotencyStore(redis, deps.config.REDIS_PREFIX)
       : new MemoryIdempotencyStore(),
     redis,
+    streamTokens: new StreamTokens(deps.config.STREAM_TOKEN_SECRET, deps.config.STREAM_TOKEN_TTL_SECONDS),
   });
+  if (deps.config.REDIS_URL && !deps.config.STREAM_TOKEN_SECRET) {
+    deps.logger.warn('STREAM_TOKEN_SECRET is not set: stream tokens this API process issues work only on it');
+  }
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

@@ -150,6 +150,13 @@ export const jobViewSchema = z
     progress: jobProgressSchema.optional(),
     result: jobResultSchema.optional().describe('Present once the job has succeeded.'),
     error: jobErrorSchema.optional().describe('Present when the job has failed.'),
+    stream_token: z
+      .string()
+      .optional()
+      .describe(
+        "Only when the job is created: a short-lived token that opens this job's progress stream (`?token=`).",
+      ),
+    stream_token_expires_at: isoTime.optional(),
     links: z.looseObject({
       self: z.string(),
       images: z.array(z.string()),

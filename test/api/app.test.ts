@@ -65,6 +65,7 @@ describe.each(['memory', 'bullmq'] as const)('on the %s driver', (driverName) =>
       expect(['queued', 'running']).toContain(body.status);
       expect(body).toMatchObject({ model: 'demo', links: { self: `/v1/jobs/${body.id}` } });
       expect(Number.isInteger(body.seed)).toBe(true);
+      expect(app.giraffe.streamTokens.verify(body.stream_token, body.id)).toMatch(/^[0-9a-f]{16}$/);
       expect(res.headers.location).toBe(`/v1/jobs/${body.id}`);
     });
 

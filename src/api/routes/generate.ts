@@ -48,9 +48,14 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
       reply.code(isFinal(finished.status) ? 200 : 202).header('location', `/v1/jobs/${job.id}`);
       return jobView(finished) as JobView;
     }
-    const position = await driver.queue.position(job.id);
+    const position = job.status === 'queued' ? await driver.queue.position(job.id) : undefined;
+    const stream = app.giraffe.streamTokens.issue(job.id, request.owner);
     reply.code(202).header('location', `/v1/jobs/${job.id}`);
-    return jobView(job, position) as JobView;
+    return {
+      ...jobView(job, position),
+      stream_token: stream.token,
+      stream_token_expires_at: stream.expires_at,
+    } as JobView;
   };
   const schema = {
     tags: ['jobs'],

@@ -1,0 +1,68 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { buildApp } from '../../src/api';
+import { loadConfig } from '../../src/config';
+import { redactedPaths, requestSerializers } from '../../src/logging';
+import { ensureDemoModel } from '../../src/pipeline';
+import { createQueueDriver } from '../../src/queue';
+
+// Secrets must never reach a log line: API keys (headers) and stream tokens (query strings).
+it('logs requests with their ids but never an API key or a stream token', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'giraffe-logs-'));
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  const key = 'sk-secret-key-0123456789';
+  const config = loadConfig({ DATA_DIR: path.join(tmp, 'data'), API_KEYS: key, LOG_LEVEL: 'info' });
+  const driver = createQueueDriver({ dataDir: config.DATA_DIR });
+  const logger = pino(
+    {
+      level: 'info',
+      redact: { paths: redactedPaths, censor: '[redacted]' },
+      serializers: requestSerializers,
+    },
+    sink,
+  );
+  const app = await buildApp({
+    config,
+    driver,
+    logger,
+    extraModels: { demo: await ensureDemoModel(config.DATA_DIR) },
+  });
+  try {
+    const created = await app.inject({
+      method: 'POST',
+      url: '/v1/generate',
+      headers: { authorization: `Bearer ${key}` },
+      payload: { prompt: 'log me', steps: 2, width: 64, height: 64 },
+    });
+    const token = created.json().stream_token as string;
+    await app.inject({
+      method: 'GET',
+      url: `/v1/jobs/${created.json().id}?token=${token}`,
+      headers: { 'x-api-key': key },
+    });
+    await app.inject({
+      method: 'GET',
+      url: '/v1/jobs',
+      headers: { authorization: 'Bearer wrong-key-987654321' },
+    });
+  } finally {
+    await app.close();
+    await driver.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  const all = lines.join('');
+  expect(all).toContain('request completed');
+  expect(all).toContain('"reqId"');
+  expect(all).not.toContain(key);
+  expect(all).not.toContain('wrong-key-987654321');
+  expect(all).not.toMatch(/token=[A-Za-z0-9_-]{20}/);
+});
