@@ -42,7 +42,25 @@ export class ModelCatalog {
     private readonly extraDirs: Readonly<Record<string, string>> = {},
   ) {}
 
-  async list(): Promise<CatalogModel[]> {
+  /** Workers announce themselves every few seconds; a listing a second old is as good as a fresh one. */
+  static readonly CACHE_MS = 1000;
+  #cached: { at: number; models: Promise<CatalogModel[]> } | undefined;
+
+  /** The served models, from a listing at most {@link ModelCatalog.CACHE_MS} old. */
+  list(): Promise<CatalogModel[]> {
+    const now = Date.now();
+    if (!this.#cached || now - this.#cached.at > ModelCatalog.CACHE_MS) {
+      const models = this.#load();
+      this.#cached = { at: now, models };
+      // A failed read (Redis away) must not be served from the cache.
+      models.catch(() => {
+        if (this.#cached?.models === models) this.#cached = undefined;
+      });
+    }
+    return this.#cached.models;
+  }
+
+  async #load(): Promise<CatalogModel[]> {
     const workers = await this.registry.list();
     const byId = new Map<string, CatalogModel>();
     for (const w of workers) {

@@ -32,6 +32,7 @@ export async function submitJob(
     );
   }
   const key = request.headers['idempotency-key'];
+  let created: JobRecord | undefined;
   const { jobId, replayed } = await idempotent(
     idempotency,
     request.owner ?? '_',
@@ -62,7 +63,8 @@ export async function submitJob(
       return job.id;
     },
   );
-  const job = await driver.queue.get(jobId);
+  // A replay reads the job as it stands now; a new job is the record just made.
+  const job = created ?? (await driver.queue.get(jobId));
   if (!job)
     throw new GiraffeError(
       'GIRAFFE_ERR_JOB_NOT_FOUND',

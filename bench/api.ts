@@ -1,0 +1,98 @@
+/**
+ * API throughput: `POST /v1/generate` requests/s (autocannon over loopback,
+ * BullMQ driver on Redis, no worker so jobs only queue) against raw BullMQ
+ * `queue.add` from this process on the same Redis, in the same run.
+ *
+ *   npm run bench:api [-- --seconds 10 --connections 16]
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { Queue } from 'bullmq';
+import Redis from 'ioredis';
+import pino from 'pino';
+import { buildApp } from '../dist/api';
+import { loadConfig } from '../dist/config';
+import { ensureDemoModel, resolveRequest } from '../dist/pipeline';
+import { createQueueDriver } from '../dist/queue';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '16' } } });
+const SECONDS = Number(values.seconds);
+const CONNECTIONS = Number(values.connections);
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const body = { prompt: 'a giraffe eating a building', steps: 20, width: 512, height: 512 };
+
+async function cleanup(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+}
+
+async function apiRate(prefix: string, dataDir: string): Promise<{ rps: number; p50: number; p99: number; non2xx: number }> {
+  const config = loadConfig({ REDIS_URL, REDIS_PREFIX: prefix, DATA_DIR: dataDir, LOG_LEVEL: 'silent', MAX_QUEUE_DEPTH: '1000000', RATE_LIMIT_MAX: '1000000' });
+  const driver = createQueueDriver({ redisUrl: REDIS_URL, prefix, dataDir });
+  const app = await buildApp({ config, driver, logger: pino({ level: 'silent' }), extraModels: { demo: await ensureDemoModel(dataDir) } });
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  const result = await autocannon({
+    url: `${address}/v1/generate`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    connections: CONNECTIONS,
+    duration: SECONDS,
+  });
+  await app.close();
+  await driver.close();
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx };
+}
+
+async function rawRate(prefix: string): Promise<number> {
+  const queue = new Queue('raw', { connection: { url: REDIS_URL }, prefix });
+  const request = resolveRequest(body, { size: 512, scheduler: 'pndm' });
+  let count = 0;
+  const end = performance.now() + SECONDS * 1000;
+  // The same number of requests in flight as autocannon keeps.
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (performance.now() < end) {
+        await queue.add('job', { request, model: 'demo' }, { priority: 100 });
+        count++;
+      }
+    }),
+  );
+  await queue.close();
+  return count / SECONDS;
+}
+
+async function main(): Promise<void> {
+  const run = randomBytes(3).toString('hex');
+  const prefix = (part: string): string => `{giraffe-bench-api-${run}-${part}}`;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'giraffe-bench-api-'));
+  try {
+    const api = await apiRate(prefix('a'), dataDir);
+    const raw = await rawRate(prefix('b'));
+    console.log(
+      [
+        `giraffe bench/api — POST /v1/generate, ${CONNECTIONS} connections, ${SECONDS} s each, BullMQ driver, Redis ${REDIS_URL}`,
+        `machine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, node ${process.version}`,
+        `API (autocannon, loopback)   ${api.rps.toFixed(0)} req/s   latency p50 ${api.p50} ms p99 ${api.p99} ms   non-2xx ${api.non2xx}`,
+        `raw BullMQ queue.add         ${raw.toFixed(0)} adds/s`,
+        `API / raw                    ${(api.rps / raw).toFixed(2)}   (target ≥ 0.60)`,
+      ].join('\n'),
+    );
+  } finally {
+    await cleanup(prefix('a'));
+    await cleanup(prefix('b'));
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+void main().then(() => process.exit(0));
