@@ -67,6 +67,31 @@ export const configSchema = z.object({
   MAX_QUEUE_DEPTH: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   /** onnxruntime intra-op threads per inference session; 0 lets onnxruntime choose. @defaultValue `0` */
   ORT_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
+  /**
+   * Master key of job webhooks: each API key's signing secret is
+   * HMAC-SHA256(WEBHOOK_SECRET, owner id), hex (`_` for jobs made without a
+   * key). Give every API and worker process the same value. Unset: webhooks
+   * are off, and requests that ask for one are refused.
+   */
+  WEBHOOK_SECRET: z.string().min(16).optional(),
+  /**
+   * Comma-separated host names, IP addresses and CIDR ranges that webhooks may
+   * reach although they are not public (private, loopback, link-local …).
+   * @defaultValue empty: public addresses only
+   */
+  WEBHOOK_ALLOWLIST: z
+    .string()
+    .optional()
+    .transform((s) =>
+      (s ?? '')
+        .split(',')
+        .map((k) => k.trim())
+        .filter((k) => k.length > 0),
+    ),
+  /** Attempts per webhook delivery, the first included; waits double from 1 s between them. @defaultValue `5` */
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  /** Limit of one webhook attempt (connect, send, answer), in ms. @defaultValue `10000` */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;

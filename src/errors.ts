@@ -41,6 +41,14 @@ export const errorCatalogue = {
   GIRAFFE_ERR_MODEL_OUTPUT_INVALID: { status: 500, title: 'Model produced invalid output', retryable: false },
   GIRAFFE_ERR_PIPELINE_CLOSED: { status: 503, title: 'Pipeline is closed', retryable: true },
   GIRAFFE_ERR_QUEUE_UNAVAILABLE: { status: 503, title: 'Job queue unavailable', retryable: true },
+  GIRAFFE_ERR_WEBHOOK_URL_INVALID: { status: 400, title: 'Invalid webhook URL', retryable: false },
+  GIRAFFE_ERR_WEBHOOKS_DISABLED: { status: 400, title: 'Webhooks are not enabled', retryable: false },
+  GIRAFFE_ERR_WEBHOOK_ADDRESS_REFUSED: {
+    status: 400,
+    title: 'Webhook destination refused',
+    retryable: false,
+  },
+  GIRAFFE_ERR_WEBHOOK_DELIVERY_FAILED: { status: 502, title: 'Webhook delivery failed', retryable: true },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

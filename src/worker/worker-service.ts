@@ -2,7 +2,9 @@ import * as os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { assertDeviceAvailable } from '../pipeline';
+import type { JobRecord } from '../jobs';
 import type { JobConsumer, QueueDriver, WorkerInfo } from '../queue';
+import { WebhookNotifier, type WebhookNotifierOptions, type WebhookSubscription } from '../webhooks';
 import { createGenerationHandler } from './generation-handler';
 import { PipelinePool } from './pipeline-pool';
 
@@ -25,6 +27,14 @@ export interface WorkerServiceOptions {
   readonly intraOpThreads?: number;
   readonly logger: Logger;
   readonly workerId?: string;
+  /** Job webhooks; absent: none are sent. */
+  readonly webhooks?: WorkerWebhookOptions;
+}
+
+/** How a worker sends job webhooks (the WEBHOOK_* settings). */
+export interface WorkerWebhookOptions extends Omit<WebhookNotifierOptions, 'logger'> {
+  /** The webhook a job asked for, if any. */
+  readonly subscriptionOf: (job: JobRecord) => WebhookSubscription | undefined;
 }
 
 /**
@@ -37,6 +47,7 @@ export class WorkerService {
   #consumers: JobConsumer[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
   #stopping: Promise<void> | undefined;
+  #webhooks: WebhookNotifier | undefined;
   readonly #startedAt = new Date().toISOString();
 
   private constructor(
@@ -84,6 +95,13 @@ export class WorkerService {
   #consume(): void {
     const { driver, logger } = this.options;
     const handler = createGenerationHandler(this.pools, driver.results);
+    const webhooks = this.options.webhooks;
+    if (webhooks) {
+      this.#webhooks = new WebhookNotifier(driver.events, driver.queue, {
+        ...webhooks,
+        logger: logger.child({ component: 'webhooks' }),
+      });
+    }
     for (const model of this.pools.keys()) {
       this.#consumers.push(
         driver.consume(
@@ -96,6 +114,17 @@ export class WorkerService {
               attempt: context.attempt,
             });
             log.info('job started');
+            const subscription = webhooks?.subscriptionOf(job);
+            if (subscription) {
+              // Before the handler: the job's final event is published after it returns.
+              await this.#webhooks?.watch(job, subscription, {
+                type: 'started',
+                worker: this.id,
+                attempt: context.attempt,
+                job_id: job.id,
+                at: new Date().toISOString(),
+              });
+            }
             try {
               const result = await handler(job, context);
               log.info({ timings: result.timings }, 'job succeeded');
@@ -143,6 +172,7 @@ export class WorkerService {
     this.#stopping ??= (async () => {
       clearInterval(this.#heartbeat);
       await Promise.all(this.#consumers.map((c) => c.close(graceMs)));
+      await this.#webhooks?.close();
       await this.options.driver.workers.remove(this.id).catch(() => undefined);
       await Promise.allSettled([...this.pools.values()].map((p) => p.close()));
     })();

@@ -1,0 +1,229 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { isGiraffeError } from '../errors';
+import { finalEventTypes, type JobEvent, type JobRecord } from '../jobs';
+import type { EventBus, JobQueue, Unsubscribe } from '../queue';
+import { WebhookAllowlist } from './address-guard';
+import { postWebhook, type ResolveHost } from './http-post';
+import { deriveWebhookSecret, SIGNATURE_HEADER, signPayload } from './signature';
+import type { WebhookEventType, WebhookSubscription } from '../jobs/job-request';
+
+export interface WebhookNotifierOptions {
+  /** WEBHOOK_SECRET: each owner's signing secret is derived from it (see `deriveWebhookSecret`). */
+  readonly secret: string;
+  /** WEBHOOK_ALLOWLIST: non-public destinations that may still be reached. @defaultValue none */
+  readonly allowlist?: WebhookAllowlist | string;
+  /** Attempts per delivery, the first included. @defaultValue 5 */
+  readonly maxAttempts?: number;
+  /** Limit of one attempt (connect, send, answer), in ms. @defaultValue 10,000 */
+  readonly timeoutMs?: number;
+  /** Wait before the second attempt; doubles per attempt (1 s, 2 s, 4 s, 8 s). @defaultValue 1,000 */
+  readonly backoffMs?: number;
+  /** Host name resolution, replaceable in tests. @defaultValue `dns.lookup` with `all: true` */
+  readonly resolve?: ResolveHost;
+  readonly logger: Logger;
+}
+
+/** What a receiver gets: the body of every delivery. */
+export interface WebhookPayload {
+  /** Delivery id, the same on every attempt of one delivery: receivers deduplicate on it. */
+  readonly id: string;
+  readonly type: WebhookEventType;
+  readonly created_at: string;
+  readonly job: WebhookJob;
+  /** The job event that caused the delivery (progress events without latents). */
+  readonly event: Omit<JobEvent, 'latents'>;
+}
+
+/** The job as a webhook shows it: its state without the request (prompts stay out of third-party logs). */
+export type WebhookJob = Pick<JobRecord, 'id' | 'model' | 'status' | 'created_at' | 'attempts'> &
+  Partial<Pick<JobRecord, 'started_at' | 'finished_at' | 'progress' | 'result' | 'error' | 'request_id'>>;
+
+function webhookJob(record: JobRecord): WebhookJob {
+  const {
+    id,
+    model,
+    status,
+    created_at,
+    attempts,
+    started_at,
+    finished_at,
+    progress,
+    result,
+    error,
+    request_id,
+  } = record;
+  return {
+    id,
+    model,
+    status,
+    created_at,
+    attempts,
+    started_at,
+    finished_at,
+    progress,
+    result,
+    error,
+    request_id,
+  };
+}
+
+function withoutLatents(event: JobEvent): Omit<JobEvent, 'latents'> {
+  if (event.type !== 'progress') return event;
+  const { latents: _latents, ...rest } = event;
+  return rest;
+}
+
+/** One job's deliveries: sent one after another, so a receiver sees them in order. */
+interface Watch {
+  readonly job: JobRecord;
+  readonly subscription: WebhookSubscription;
+  tail: Promise<void>;
+  pending: number;
+  unsubscribe?: Unsubscribe;
+}
+
+/**
+ * Sends a job's webhooks from the worker that runs it. `started` is sent at
+ * once; `progress` and `completed` follow the job's events on the bus (the
+ * final state is decided by the queue driver after the handler returns).
+ * Deliveries run beside the job and never hold the denoising loop: a
+ * progress delivery is dropped while another delivery of the job is still
+ * under way, and the rest wait their turn in a per-job chain.
+ */
+export class WebhookNotifier {
+  readonly #options: WebhookNotifierOptions;
+  readonly #allowlist: WebhookAllowlist;
+  readonly #watches = new Set<Watch>();
+  readonly #closed = new AbortController();
+
+  constructor(
+    private readonly events: EventBus,
+    private readonly queue: Pick<JobQueue, 'get'>,
+    options: WebhookNotifierOptions,
+  ) {
+    this.#options = options;
+    this.#allowlist =
+      options.allowlist instanceof WebhookAllowlist
+        ? options.allowlist
+        : WebhookAllowlist.parse(options.allowlist);
+  }
+
+  /**
+   * Starts sending a job's webhooks; call it as the job starts (before the
+   * handler runs, so that its final event is not missed). Never throws:
+   * webhooks must not fail a job.
+   */
+  async watch(job: JobRecord, subscription: WebhookSubscription, started: JobEvent): Promise<void> {
+    if (this.#closed.signal.aborted) return;
+    const watch: Watch = { job, subscription, tail: Promise.resolve(), pending: 0 };
+    const wants = new Set(subscription.events);
+    if (wants.has('started')) this.#enqueue(watch, 'started', started);
+    if (!wants.has('progress') && !wants.has('completed')) return;
+    this.#watches.add(watch);
+    try {
+      watch.unsubscribe = await this.events.subscribe(job.id, (event) => {
+        if (event.type === 'progress') {
+          if (wants.has('progress') && watch.pending === 0) this.#enqueue(watch, 'progress', event);
+        } else if (finalEventTypes.has(event.type)) {
+          if (wants.has('completed')) this.#enqueue(watch, 'completed', event);
+          this.#unwatch(watch);
+        } else if (event.type === 'queued') {
+          // Retried or handed back: the worker that runs the next attempt watches it.
+          this.#unwatch(watch);
+        }
+      });
+    } catch (err) {
+      this.#watches.delete(watch);
+      this.#options.logger.warn({ err, job_id: job.id }, 'webhook: could not follow the job');
+    }
+  }
+
+  #unwatch(watch: Watch): void {
+    this.#watches.delete(watch);
+    // The bus is delivering to the listener right now; leave its loop first.
+    setImmediate(() => void watch.unsubscribe?.().catch(() => undefined));
+  }
+
+  #enqueue(watch: Watch, type: WebhookEventType, event: JobEvent): void {
+    watch.pending += 1;
+    watch.tail = watch.tail
+      .then(() => this.#deliver(watch, type, event))
+      .finally(() => {
+        watch.pending -= 1;
+      });
+  }
+
+  async #deliver(watch: Watch, type: WebhookEventType, event: JobEvent): Promise<void> {
+    const { logger } = this.#options;
+    const log = logger.child({ job_id: watch.job.id, webhook: type });
+    try {
+      const record = (await this.queue.get(watch.job.id).catch(() => undefined)) ?? watch.job;
+      const payload: WebhookPayload = {
+        id: randomUUID(),
+        type,
+        created_at: new Date().toISOString(),
+        job: webhookJob(record),
+        event: withoutLatents(event),
+      };
+      const secret = deriveWebhookSecret(this.#options.secret, watch.job.owner);
+      await this.#send(watch.subscription.url, JSON.stringify(payload), payload.id, secret, log);
+    } catch (err) {
+      log.warn({ err }, 'webhook not delivered');
+    }
+  }
+
+  /** Attempts a delivery until it succeeds, is refused, or runs out of attempts. */
+  async #send(url: string, body: string, id: string, secret: string, log: Logger): Promise<void> {
+    const attempts = this.#options.maxAttempts ?? 5;
+    const backoff = this.#options.backoffMs ?? 1000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // Signed per attempt: a retry hours later still carries a fresh timestamp.
+        const signature = signPayload(secret, body, Math.floor(Date.now() / 1000));
+        await postWebhook(
+          url,
+          body,
+          {
+            [SIGNATURE_HEADER]: signature,
+            'Giraffe-Webhook-Id': id,
+            'Giraffe-Webhook-Attempt': String(attempt),
+          },
+          {
+            allowlist: this.#allowlist,
+            timeoutMs: this.#options.timeoutMs ?? 10_000,
+            resolve: this.#options.resolve,
+          },
+        );
+        log.debug({ attempt }, 'webhook delivered');
+        return;
+      } catch (err) {
+        const retryable = !isGiraffeError(err) || err.retryable;
+        if (!retryable || attempt >= attempts || this.#closed.signal.aborted) throw err;
+        log.info({ err, attempt }, 'webhook attempt failed; retrying');
+        await sleep(backoff * 2 ** (attempt - 1), this.#closed.signal);
+      }
+    }
+  }
+
+  /** Stops following jobs and cuts retry waits short; deliveries under way finish (bounded by their timeout). */
+  async close(): Promise<void> {
+    this.#closed.abort();
+    const watches = [...this.#watches];
+    this.#watches.clear();
+    await Promise.allSettled(watches.map((w) => w.unsubscribe?.()));
+    await Promise.allSettled(watches.map((w) => w.tail));
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
