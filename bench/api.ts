@@ -19,7 +19,9 @@ import { loadConfig } from '../dist/config';
 import { ensureDemoModel, resolveRequest } from '../dist/pipeline';
 import { createQueueDriver } from '../dist/queue';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '16' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '16' } },
+});
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -36,10 +38,25 @@ async function cleanup(prefix: string): Promise<void> {
   redis.disconnect();
 }
 
-async function apiRate(prefix: string, dataDir: string): Promise<{ rps: number; p50: number; p99: number; non2xx: number }> {
-  const config = loadConfig({ REDIS_URL, REDIS_PREFIX: prefix, DATA_DIR: dataDir, LOG_LEVEL: 'silent', MAX_QUEUE_DEPTH: '1000000', RATE_LIMIT_MAX: '1000000' });
+async function apiRate(
+  prefix: string,
+  dataDir: string,
+): Promise<{ rps: number; p50: number; p99: number; non2xx: number }> {
+  const config = loadConfig({
+    REDIS_URL,
+    REDIS_PREFIX: prefix,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    MAX_QUEUE_DEPTH: '1000000',
+    RATE_LIMIT_MAX: '1000000',
+  });
   const driver = createQueueDriver({ redisUrl: REDIS_URL, prefix, dataDir });
-  const app = await buildApp({ config, driver, logger: pino({ level: 'silent' }), extraModels: { demo: await ensureDemoModel(dataDir) } });
+  const app = await buildApp({
+    config,
+    driver,
+    logger: pino({ level: 'silent' }),
+    extraModels: { demo: await ensureDemoModel(dataDir) },
+  });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const result = await autocannon({
     url: `${address}/v1/generate`,
@@ -51,7 +68,12 @@ async function apiRate(prefix: string, dataDir: string): Promise<{ rps: number; 
   });
   await app.close();
   await driver.close();
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx };
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+  };
 }
 
 async function rawRate(prefix: string): Promise<number> {

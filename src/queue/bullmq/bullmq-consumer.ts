@@ -11,7 +11,7 @@ import {
   type LifecycleSettings,
 } from '../job-lifecycle';
 import type { ConsumerOptions, JobConsumer, JobHandler } from '../ports';
-import type { JobSpec } from './record-codec';
+import type { NoData, NoResult } from './bullmq-job-queue';
 import { closeRedis, openRedis } from './redis-connections';
 import { RedisJobStore } from './redis-job-store';
 import type { RedisKeys } from './redis-keys';
@@ -44,8 +44,10 @@ class RetryableError extends Error {
   }
 }
 
+type QueueJob = Job<NoData, NoResult>;
+
 interface Run {
-  readonly job: Job<JobSpec, JobResult>;
+  readonly job: QueueJob;
   readonly token: string | undefined;
   readonly controller: AbortController;
   attempt?: number;
@@ -69,10 +71,12 @@ const PROGRESS_WRITE_MS = 200;
 export class BullmqConsumer implements JobConsumer {
   readonly #redis: Redis;
   readonly #lifecycle: JobLifecycle;
-  readonly #worker: Worker<JobSpec, JobResult>;
+  readonly #worker: Worker<NoData, NoResult>;
   readonly #handler: JobHandler;
   readonly #workerId: string;
   readonly #runs = new Map<string, Run>();
+  /** Results BullMQ has yet to accept: it gets none (the record keeps it), `completed` takes it from here. */
+  readonly #results = new WeakMap<QueueJob, JobResult>();
   readonly #settling = new Set<Promise<void>>();
   readonly #cancelListener: Promise<(() => Promise<void>) | undefined>;
   #closing: Promise<void> | undefined;
@@ -86,7 +90,7 @@ export class BullmqConsumer implements JobConsumer {
       progressWriteIntervalMs: PROGRESS_WRITE_MS,
     });
     const lockDuration = options.lockDurationMs ?? DEFAULT_LOCK_MS;
-    this.#worker = new Worker<JobSpec, JobResult>(
+    this.#worker = new Worker<NoData, NoResult>(
       keys.queueName(model),
       (job, token) => this.#process(job, token),
       {
@@ -100,7 +104,10 @@ export class BullmqConsumer implements JobConsumer {
         maxStalledCount: Math.max(0, settings.maxAttempts - 1),
       },
     );
-    this.#worker.on('completed', (job, result) => this.#settle(job.id, { status: 'succeeded', result }));
+    this.#worker.on('completed', (job) => {
+      const result = this.#results.get(job);
+      if (result) this.#settle(job.id, { status: 'succeeded', result });
+    });
     this.#worker.on('failed', (job, err) => {
       if (job) this.#failed(job, err);
     });
@@ -139,8 +146,9 @@ export class BullmqConsumer implements JobConsumer {
     return this.#closing;
   }
 
-  async #process(job: Job<JobSpec, JobResult>, token: string | undefined): Promise<JobResult> {
-    const id = job.id ?? job.data.id;
+  async #process(job: QueueJob, token: string | undefined): Promise<NoResult> {
+    const id = job.id;
+    if (id === undefined) throw new UnrecoverableError('a BullMQ job without an id');
     const run: Run = { job, token, controller: new AbortController(), handedBack: false };
     this.#runs.set(id, run);
     try {
@@ -161,7 +169,8 @@ export class BullmqConsumer implements JobConsumer {
       if (run.handedBack) throw new WaitingError();
       switch (outcome.status) {
         case 'succeeded':
-          return outcome.result;
+          this.#results.set(job, outcome.result);
+          return null;
         case 'retry':
           // Requeue before BullMQ releases the job, so another worker's start cannot be overwritten.
           await this.#lifecycle.requeue(id, run.attempt);
@@ -174,7 +183,7 @@ export class BullmqConsumer implements JobConsumer {
     }
   }
 
-  #failed(job: Job<JobSpec, JobResult>, err: Error): void {
+  #failed(job: QueueJob, err: Error): void {
     if (err instanceof FinalOutcomeError) return this.#settle(job.id, err.outcome);
     // BullMQ itself may end a job: attempts used up, or stalled more than maxStalledCount times.
     const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);

@@ -1,16 +1,23 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { GiraffeError } from '../../errors';
-import { isFinal, type JobRecord, type JobResult } from '../../jobs';
+import { isFinal, type JobRecord } from '../../jobs';
 import { newJobRecord, type JobLifecycle, type LifecycleSettings } from '../job-lifecycle';
 import type { CancelOutcome, JobQueue, ListQuery, NewJob } from '../ports';
-import { specOf, type JobSpec } from './record-codec';
 import { guarded } from './redis-connections';
 import type { RedisJobStore } from './redis-job-store';
 import type { RedisKeys } from './redis-keys';
 
 /** BullMQ job name; one kind of job per queue, the queue names the model. */
 export const JOB_NAME = 'generate';
+
+/**
+ * BullMQ's job data and return value: nothing. Our record holds the request
+ * and the result, so each crosses the wire once per job; a BullMQ job is the
+ * place in the queue and the lock, its id the record's.
+ */
+export type NoData = Record<string, never>;
+export type NoResult = null;
 
 /**
  * The API side of the distributed driver: one BullMQ queue per model
@@ -23,7 +30,7 @@ export class BullmqJobQueue implements JobQueue {
   readonly #store: RedisJobStore;
   readonly #lifecycle: JobLifecycle;
   readonly #settings: LifecycleSettings;
-  readonly #queues = new Map<string, Queue<JobSpec, JobResult>>();
+  readonly #queues = new Map<string, Queue<NoData, NoResult>>();
 
   constructor(redis: Redis, keys: RedisKeys, store: RedisJobStore, lifecycle: JobLifecycle) {
     this.#redis = redis;
@@ -43,24 +50,26 @@ export class BullmqJobQueue implements JobQueue {
       }
       const retentionS = Math.max(1, Math.ceil(this.#settings.retentionMs / 1000));
       try {
-        await this.#queue(record.model).add(JOB_NAME, specOf(record), {
-          jobId: record.id,
-          priority: record.priority,
-          attempts: this.#settings.maxAttempts,
-          backoff: { type: 'exponential', delay: this.#settings.backoffMs },
-          // Our record keeps the outcome; BullMQ's copy only needs to outlive it.
-          removeOnComplete: { age: retentionS },
-          removeOnFail: { age: retentionS },
-        });
+        await this.#queue(record.model).add(
+          JOB_NAME,
+          {},
+          {
+            jobId: record.id,
+            priority: record.priority,
+            attempts: this.#settings.maxAttempts,
+            backoff: { type: 'exponential', delay: this.#settings.backoffMs },
+            // Our record keeps the outcome and refuses a second job with its id, so BullMQ
+            // keeps nothing of a completed job; a failed one stays for its stack trace.
+            removeOnComplete: true,
+            removeOnFail: { age: retentionS },
+          },
+        );
       } catch (err) {
         await this.#store.discard(record).catch(() => undefined);
         throw err;
       }
       // Best effort: if this fails, the worker that starts the job publishes `queued` first.
-      await this.#store
-        .position(record.model, record.id)
-        .then((position) => this.#store.announce(record.id, position))
-        .catch(() => undefined);
+      await this.#store.announce(record.model, record.id).catch(() => undefined);
       return record;
     });
   }
@@ -110,10 +119,10 @@ export class BullmqJobQueue implements JobQueue {
     this.#queues.clear();
   }
 
-  #queue(model: string): Queue<JobSpec, JobResult> {
+  #queue(model: string): Queue<NoData, NoResult> {
     let queue = this.#queues.get(model);
     if (!queue) {
-      queue = new Queue<JobSpec, JobResult>(this.#keys.queueName(model), {
+      queue = new Queue<NoData, NoResult>(this.#keys.queueName(model), {
         connection: this.#redis,
         prefix: this.#keys.prefix,
       });

@@ -1,6 +1,6 @@
 import { jobStatuses, type JobRecord, type JobStatus } from '../../jobs';
 
-/** The part of a record that never changes; also BullMQ's job data. */
+/** The part of a record that never changes (the record's `spec` field). */
 export type JobSpec = Pick<
   JobRecord,
   'id' | 'model' | 'owner' | 'request' | 'priority' | 'created_at' | 'request_id'
@@ -40,15 +40,15 @@ export function decodeRecord(fields: Record<string, string> | undefined): JobRec
     fields[name] ? (JSON.parse(fields[name]) as T) : undefined;
   const optional = <K extends string, V>(key: K, value: V | undefined) =>
     (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
-  return {
-    ...spec,
-    status: fields.status as JobStatus,
-    attempts: Number(fields.attempts ?? 0),
-    ...optional('started_at', fields.started_at),
-    ...optional('finished_at', fields.finished_at),
-    ...optional('worker', fields.worker),
-    ...optional('progress', json<JobRecord['progress']>('progress')),
-    ...optional('result', json<JobRecord['result']>('result')),
-    ...optional('error', json<JobRecord['error']>('error')),
-  };
+  // Object.assign onto the fresh spec, not `{ ...spec, … }`: see jobEvent.
+  return Object.assign(
+    spec,
+    { status: fields.status as JobStatus, attempts: Number(fields.attempts ?? 0) },
+    optional('started_at', fields.started_at),
+    optional('finished_at', fields.finished_at),
+    optional('worker', fields.worker),
+    optional('progress', json<JobRecord['progress']>('progress')),
+    optional('result', json<JobRecord['result']>('result')),
+    optional('error', json<JobRecord['error']>('error')),
+  );
 }

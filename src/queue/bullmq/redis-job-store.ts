@@ -3,9 +3,9 @@ import type { JobEvent, JobProgress, JobRecord } from '../../jobs';
 import { jobEvent, type FinalState, type JobStateStore, type StartedJob } from '../job-lifecycle';
 import type { ListQuery } from '../ports';
 import { encodeEvent } from './event-codec';
-import * as scripts from './job-scripts';
-import { decodeRecord, fieldsOf, specOf } from './record-codec';
+import { decodeRecord, fieldsOf, specOf, type JobSpec } from './record-codec';
 import type { RedisKeys } from './redis-keys';
+import { ScriptBatch } from './script-batch';
 
 /**
  * Job records in Redis hashes (`<prefix>:job:<id>`), with list indexes and
@@ -16,11 +16,13 @@ export class RedisJobStore implements JobStateStore {
   readonly #redis: Redis;
   readonly #keys: RedisKeys;
   readonly #retentionMs: number;
+  readonly #scripts: ScriptBatch;
 
   constructor(redis: Redis, keys: RedisKeys, retentionMs: number) {
     this.#redis = redis;
     this.#keys = keys;
     this.#retentionMs = retentionMs;
+    this.#scripts = new ScriptBatch(redis);
   }
 
   /** False when a job with this id exists already. */
@@ -28,21 +30,24 @@ export class RedisJobStore implements JobStateStore {
     const k = this.#keys;
     const created = Date.parse(record.created_at);
     const trimBefore = String((created - this.#retentionMs) * 1000);
-    const reply = await scripts.createJob.run(
-      this.#redis,
+    const reply = await this.#scripts.run(
+      'createJob',
       [k.job(record.id), k.jobs, k.owner(record.owner), k.seq, k.models],
       [JSON.stringify(specOf(record)), String(created), trimBefore, record.id, record.model],
     );
     return reply === 1;
   }
 
-  /** Publishes the first `queued` event of a new job unless a worker has started it already. */
-  async announce(id: string, position: number | undefined): Promise<void> {
-    const event = jobEvent(id, { type: 'queued', ...(position === undefined ? {} : { position }) });
-    await scripts.announceJob.run(
-      this.#redis,
-      [this.#keys.job(id)],
-      [this.#keys.events(id), encodeEvent(event)],
+  /**
+   * Publishes the first `queued` event of a new job, with its position in
+   * the model's queue, unless a worker has started it already.
+   */
+  async announce(model: string, id: string): Promise<void> {
+    const k = this.#keys;
+    await this.#scripts.run(
+      'announceJob',
+      [k.job(id), k.bullmq(model, 'wait'), k.bullmq(model, 'prioritized'), k.bullmq(model, 'delayed')],
+      [id, k.events(id), encodeEvent(jobEvent(id, { type: 'queued' }))],
     );
   }
 
@@ -94,15 +99,15 @@ export class RedisJobStore implements JobStateStore {
 
   /** Flags a running (or just claimed) job for cancellation and tells every consumer. */
   async requestCancel(id: string): Promise<'not_found' | 'already_finished' | 'cancel_requested'> {
-    const reply = await scripts.requestCancel.run(this.#redis, [this.#keys.job(id)], [this.#keys.cancel, id]);
+    const reply = await this.#scripts.run('requestCancel', [this.#keys.job(id)], [this.#keys.cancel, id]);
     return reply as 'not_found' | 'already_finished' | 'cancel_requested';
   }
 
   /** Jobs ahead of this one in its model's BullMQ queue; undefined when it is not waiting there. */
   async position(model: string, id: string): Promise<number | undefined> {
     const k = this.#keys;
-    const reply = await scripts.jobPosition.run(
-      this.#redis,
+    const reply = await this.#scripts.run(
+      'jobPosition',
       [k.bullmq(model, 'wait'), k.bullmq(model, 'prioritized'), k.bullmq(model, 'delayed')],
       [id],
     );
@@ -111,27 +116,36 @@ export class RedisJobStore implements JobStateStore {
 
   async start(id: string, worker: string, at: string): Promise<StartedJob | undefined> {
     const queued = encodeEvent(jobEvent(id, { type: 'queued' }));
-    const reply = await scripts.startJob.run(
-      this.#redis,
+    // The script adds the attempt it counts.
+    const started = JSON.stringify({ type: 'started', worker, job_id: id, at });
+    const reply = await this.#scripts.run(
+      'startJob',
       [this.#keys.job(id)],
-      [worker, at, this.#keys.events(id), queued],
+      [worker, at, this.#keys.events(id), queued, started],
     );
-    const fields = fieldsOf(reply);
-    const record = decodeRecord(fields);
-    return record && { record, cancelRequested: fields?.cancel === '1' };
+    if (!Array.isArray(reply) || typeof reply[0] !== 'string') return undefined;
+    const [spec, attempt, cancel] = reply as [string, number, string];
+    // Object.assign onto the fresh spec, not `{ ...spec, … }`: see jobEvent.
+    const record: JobRecord = Object.assign(JSON.parse(spec) as JobSpec, {
+      status: 'running' as const,
+      attempts: attempt,
+      started_at: at,
+      worker,
+    });
+    return { record, cancelRequested: cancel === '1' };
   }
 
   async saveProgress(id: string, attempt: number, progress: JobProgress): Promise<void> {
-    await scripts.saveProgress.run(
-      this.#redis,
+    await this.#scripts.run(
+      'saveProgress',
       [this.#keys.job(id)],
       [String(attempt), JSON.stringify(progress)],
     );
   }
 
   async requeue(id: string, attempt: number, event: JobEvent): Promise<boolean> {
-    const reply = await scripts.requeueJob.run(
-      this.#redis,
+    const reply = await this.#scripts.run(
+      'requeueJob',
       [this.#keys.job(id)],
       [String(attempt), this.#keys.events(id), encodeEvent(event)],
     );
@@ -139,8 +153,10 @@ export class RedisJobStore implements JobStateStore {
   }
 
   async finish(id: string, final: FinalState, event: JobEvent): Promise<boolean> {
-    const reply = await scripts.finishJob.run(
-      this.#redis,
+    // The script adds the result or error from its own argument: that JSON travels once.
+    const head = JSON.stringify({ type: event.type, job_id: event.job_id, at: event.at });
+    const reply = await this.#scripts.run(
+      'finishJob',
       [this.#keys.job(id), this.#keys.result(id)],
       [
         final.status,
@@ -149,7 +165,7 @@ export class RedisJobStore implements JobStateStore {
         final.status === 'failed' ? JSON.stringify(final.error) : '',
         String(this.#retentionMs),
         this.#keys.events(id),
-        encodeEvent(event),
+        head,
       ],
     );
     return reply === 1;

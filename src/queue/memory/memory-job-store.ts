@@ -71,6 +71,7 @@ export class MemoryJobStore implements JobStateStore {
     if (!job || isFinal(job.record.status)) return undefined;
     const { progress: _previous, ...rest } = job.record;
     job.record = { ...rest, status: 'running', started_at: at, worker, attempts: rest.attempts + 1 };
+    this.#bus.emit({ type: 'started', worker, attempt: job.record.attempts, job_id: id, at });
     return { record: job.record, cancelRequested: job.cancelRequested };
   }
 

@@ -195,8 +195,8 @@ import {
     expect(outcomes.filter(Boolean)).toHaveLength(1);
     const final = await watch.final();
     await sleep(100);
-    // `queued` comes from the start script (the job was never announced), then one final event.
-    expect(watch.types()).toEqual(['queued', final.type]);
+    // `queued` and `started` come from the start script (the job was never announced), then one final event.
+    expect(watch.types()).toEqual(['queued', 'started', final.type]);
     expect((await stores[2].get(record.id))?.status).toBe(final.type);
     // A stale attempt can neither requeue nor overwrite progress.
     expect(await stores[0].requeue(record.id, 1, jobEvent(record.id, { type: 'queued' }))).toBe(false);
