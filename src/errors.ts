@@ -23,8 +23,16 @@ export const errorCatalogue = {
   GIRAFFE_ERR_JOB_NOT_FINISHED: { status: 409, title: 'Job has no images yet', retryable: true },
   GIRAFFE_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests', retryable: true },
   GIRAFFE_ERR_QUEUE_FULL: { status: 503, title: 'Queue is full', retryable: true },
-  GIRAFFE_ERR_IDEMPOTENCY_CONFLICT: { status: 409, title: 'Idempotency key reused with a different request', retryable: false },
-  GIRAFFE_ERR_IDEMPOTENCY_IN_PROGRESS: { status: 409, title: 'Request with this idempotency key in progress', retryable: true },
+  GIRAFFE_ERR_IDEMPOTENCY_CONFLICT: {
+    status: 409,
+    title: 'Idempotency key reused with a different request',
+    retryable: false,
+  },
+  GIRAFFE_ERR_IDEMPOTENCY_IN_PROGRESS: {
+    status: 409,
+    title: 'Request with this idempotency key in progress',
+    retryable: true,
+  },
   GIRAFFE_ERR_MODEL_UNKNOWN: { status: 400, title: 'Unknown model', retryable: false },
   GIRAFFE_ERR_INTERNAL: { status: 500, title: 'Internal server error', retryable: true },
   GIRAFFE_ERR_MODEL_NOT_FOUND: { status: 404, title: 'Model not found', retryable: false },

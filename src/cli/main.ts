@@ -39,7 +39,10 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (err) {
-    if (err instanceof ConfigError || (err instanceof GiraffeError && err.code === 'GIRAFFE_ERR_CONFIG_INVALID')) {
+    if (
+      err instanceof ConfigError ||
+      (err instanceof GiraffeError && err.code === 'GIRAFFE_ERR_CONFIG_INVALID')
+    ) {
       process.stderr.write(`${err.message}\n`);
       return 78; // EX_CONFIG
     }

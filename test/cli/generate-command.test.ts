@@ -125,7 +125,10 @@ it('stops on an invalid setting, naming the variable', async () => {
 });
 
 it('refuses a CUDA device when onnxruntime-node has no CUDA provider, saying how to install it', async () => {
-  const r = await giraffe(['worker', '--device', 'cuda:0'], { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_PREFIX: '{giraffe-test-cli-cuda}' });
+  const r = await giraffe(['worker', '--device', 'cuda:0'], {
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_PREFIX: '{giraffe-test-cli-cuda}',
+  });
   expect(r.code).toBe(1);
   expect(r.stderr).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12');
   expect(r.stderr).toContain('GIRAFFE_ERR_DEVICE_UNAVAILABLE');
