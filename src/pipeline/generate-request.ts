@@ -27,6 +27,7 @@ const side = z
  * takes them). Omitted fields take the defaults in {@link resolveRequest}.
  */
 /** Lone UTF-16 surrogates and NUL characters: not text, whatever the transport let through. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this refuses.
 const notText = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\u0000/;
 const text = z
   .string()
