@@ -93,10 +93,14 @@ const count = z.number().int().min(0);
  * The request a job runs with: the submitted request with every default
  * filled in and the seed fixed (the API's request schema, every field required).
  */
-const resolvedRequestSchema = jobRequestSchema.omit({ model: true }).required().loose().meta({
-  id: 'ResolvedRequest',
-  description: 'The request with every default filled in and the seed fixed.',
-});
+const resolvedRequestSchema = jobRequestSchema
+  .omit({ model: true, webhook_url: true, webhook_events: true })
+  .required()
+  .loose()
+  .meta({
+    id: 'ResolvedRequest',
+    description: 'The request with every default filled in and the seed fixed.',
+  });
 
 const jobImageSchema = z.looseObject({
   index: count.describe('Position in the job, from 0.'),

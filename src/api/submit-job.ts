@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GiraffeError } from '../errors';
 import type { JobRecord } from '../jobs';
+import type { WebhookSubscription } from '../jobs/job-request';
 import { resolveRequest, type GenerateRequest } from '../pipeline';
 import { idempotent } from './idempotency';
 
@@ -19,8 +20,18 @@ export async function submitJob(
   modelId: string,
   generation: GenerateRequest,
   idempotencyBody: unknown,
+  webhook?: WebhookSubscription,
 ): Promise<{ job: JobRecord; replayed: boolean }> {
   const { driver, catalog, config, idempotency } = app.giraffe;
+  if (webhook && !config.WEBHOOK_SECRET) {
+    throw new GiraffeError(
+      'GIRAFFE_ERR_WEBHOOKS_DISABLED',
+      'webhook_url: this deployment sends no webhooks (WEBHOOK_SECRET is not set)',
+      {
+        field: 'webhook_url',
+      },
+    );
+  }
   const model = await catalog.get(modelId);
   if (!model) {
     throw new GiraffeError(
@@ -58,6 +69,7 @@ export async function submitJob(
         request: resolved,
         owner: request.owner,
         request_id: request.id,
+        webhook,
       });
       request.log.info({ job_id: job.id, model: modelId }, 'job queued');
       return job.id;

@@ -4,7 +4,7 @@ import { buildApp } from '../api';
 import type { Config } from '../config';
 import { createLogger } from '../logging';
 import { WorkerService } from '../worker';
-import { queueFromConfig } from './queue-from-config';
+import { queueFromConfig, webhooksFromConfig } from './queue-from-config';
 import { DEMO_MODEL, resolveModel } from './resolve-model';
 
 export const serveUsage = `Usage: giraffe serve [--host HOST] [--port PORT] [--device cpu|cuda:N]
@@ -43,6 +43,7 @@ export async function serveCommand(argv: string[], config: Config): Promise<numb
       device: values.device ?? 'cpu',
       concurrency: 1,
       lockDurationMs: config.JOB_LOCK_MS,
+      webhooks: webhooksFromConfig(config),
       intraOpThreads: config.ORT_INTRA_OP_THREADS,
       logger: logger.child({ component: 'worker' }),
     });

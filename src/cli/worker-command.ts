@@ -4,7 +4,7 @@ import type { Config } from '../config';
 import { GiraffeError } from '../errors';
 import { createLogger } from '../logging';
 import { WorkerService } from '../worker';
-import { queueFromConfig } from './queue-from-config';
+import { queueFromConfig, webhooksFromConfig } from './queue-from-config';
 import { resolveModel } from './resolve-model';
 
 export const workerUsage = `Usage: giraffe worker [--model NAME|DIR]... [--device cpu|cuda:N] [--concurrency N]
@@ -55,6 +55,7 @@ export async function workerCommand(argv: string[], config: Config): Promise<num
       device: values.device ?? 'cpu',
       concurrency,
       lockDurationMs: config.JOB_LOCK_MS,
+      webhooks: webhooksFromConfig(config),
       intraOpThreads: config.ORT_INTRA_OP_THREADS,
       logger,
     });

@@ -1,4 +1,4 @@
-import type { ResolvedJobRequest } from './job-request';
+import type { ResolvedJobRequest, WebhookSubscription } from './job-request';
 
 export const jobStatuses = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
 export type JobStatus = (typeof jobStatuses)[number];
@@ -111,4 +111,6 @@ export interface JobRecord {
   readonly error?: JobError;
   /** The HTTP request that created the job, for log correlation. */
   readonly request_id?: string;
+  /** Where the job's webhooks go, when it asked for them. */
+  readonly webhook?: WebhookSubscription;
 }

@@ -93,6 +93,7 @@ export function newJobRecord(job: NewJob, now = new Date()): JobRecord {
     created_at: now.toISOString(),
     attempts: 0,
     ...(job.request_id === undefined ? {} : { request_id: job.request_id }),
+    ...(job.webhook === undefined ? {} : { webhook: job.webhook }),
   };
 }
 

@@ -24,6 +24,8 @@ export interface NewJob {
   /** 1 (first) … 2,097,152; lower runs sooner. @defaultValue 100 */
   readonly priority?: number;
   readonly request_id?: string;
+  /** The job's webhook, delivered by the worker. */
+  readonly webhook?: JobRecord['webhook'];
 }
 
 export type CancelOutcome =

@@ -1,1 +1,6 @@
-export { WorkerService, type WorkerServiceOptions, type ModelToServe } from './worker-service';
+export {
+  WorkerService,
+  type WorkerServiceOptions,
+  type WorkerWebhookOptions,
+  type ModelToServe,
+} from './worker-service';

@@ -142,9 +142,11 @@ it('a worker killed mid-job loses nothing: the other finishes it, and clients se
   const idA = await workerIdOf(a.process.pid!);
   const { job, events, stop } = await enqueueWatched(6);
   await until('the first step', async () => events.some((e) => e.type === 'progress'));
+  // Kill A mid-job first, then start B: B must take the job over, not race A to the end.
+  a.process.kill('SIGKILL');
+  await a.exited;
   const b = startWorker();
   const idB = await workerIdOf(b.process.pid!);
-  a.process.kill('SIGKILL');
   const final = await until(
     'the job to finish on the other worker',
     async () => {

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { jobRequestSchema, isFinal, type JobRequest } from '../../jobs';
+import { webhookSubscriptionOf } from '../../jobs/job-request';
 import { jobView } from '../job-view';
 import { commonProblems, jsonResponse, jobViewSchema, problemResponses, type JobView } from '../schemas';
 import { submitJob } from '../submit-job';
@@ -30,13 +31,15 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
     reply: FastifyReply,
   ): Promise<JobView> => {
     const { driver, config } = app.giraffe;
-    const { model: requested, ...generation } = request.body;
+    const { model: requested, webhook_url, webhook_events, ...generation } = request.body;
+    const webhook = webhookSubscriptionOf({ webhook_url, webhook_events });
     const { job, replayed } = await submitJob(
       app,
       request,
       requested ?? config.DEFAULT_MODEL,
       generation,
       request.body,
+      webhook,
     );
     if (replayed) reply.header('idempotent-replayed', 'true');
 
@@ -82,6 +85,7 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
         'GIRAFFE_ERR_REQUEST_INVALID',
         'GIRAFFE_ERR_REQUEST_MALFORMED',
         'GIRAFFE_ERR_MODEL_UNKNOWN',
+        'GIRAFFE_ERR_WEBHOOKS_DISABLED',
         'GIRAFFE_ERR_IDEMPOTENCY_CONFLICT',
         'GIRAFFE_ERR_IDEMPOTENCY_IN_PROGRESS',
         'GIRAFFE_ERR_RATE_LIMITED',

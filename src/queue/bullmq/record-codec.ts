@@ -3,11 +3,11 @@ import { jobStatuses, type JobRecord, type JobStatus } from '../../jobs';
 /** The part of a record that never changes (the record's `spec` field). */
 export type JobSpec = Pick<
   JobRecord,
-  'id' | 'model' | 'owner' | 'request' | 'priority' | 'created_at' | 'request_id'
+  'id' | 'model' | 'owner' | 'request' | 'priority' | 'created_at' | 'request_id' | 'webhook'
 >;
 
 export function specOf(record: JobRecord): JobSpec {
-  const { id, model, owner, request, priority, created_at, request_id } = record;
+  const { id, model, owner, request, priority, created_at, request_id, webhook } = record;
   return {
     id,
     model,
@@ -16,6 +16,7 @@ export function specOf(record: JobRecord): JobSpec {
     priority,
     created_at,
     ...(request_id === undefined ? {} : { request_id }),
+    ...(webhook === undefined ? {} : { webhook }),
   };
 }
 
