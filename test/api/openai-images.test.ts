@@ -1,39 +1,22 @@
-import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import OpenAI, { AuthenticationError, BadRequestError, NotFoundError } from 'openai';
-import pino from 'pino';
 import sharp from 'sharp';
-import { buildApp } from '../../src/api';
-import { loadConfig } from '../../src/config';
-import { ensureDemoModel } from '../../src/pipeline';
-import { createQueueDriver, type QueueDriver } from '../../src/queue';
-import { WorkerService } from '../../src/worker';
+import type { QueueDriver } from '../../src/queue';
+import { startDemoService, type DemoService } from '../helpers/demo-service';
 
 // The real `openai` SDK against a listening giraffe (memory driver, a real
 // worker on the demo model): what an unchanged OpenAI client sees.
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'giraffe-openai-'));
 const KEY = 'openai-key-0123456789';
+let service: DemoService;
 let app: FastifyInstance;
 let driver: QueueDriver;
-let worker: WorkerService;
 let baseURL: string;
 let client: OpenAI;
 
 beforeAll(async () => {
-  const config = loadConfig({
-    DATA_DIR: path.join(tmp, 'data'),
-    MODELS_DIR: path.join(tmp, 'models'),
-    API_KEYS: KEY,
-    LOG_LEVEL: 'silent',
-  });
-  const demoDir = await ensureDemoModel(config.DATA_DIR);
-  driver = createQueueDriver({ dataDir: config.DATA_DIR });
-  const logger = pino({ level: 'silent' });
-  app = await buildApp({ config, driver, logger, extraModels: { demo: demoDir } });
-  worker = await WorkerService.start({ driver, models: [{ id: 'demo', dir: demoDir }], logger });
+  service = await startDemoService({ env: { API_KEYS: KEY } });
+  ({ app, driver } = service);
   await app.listen({ port: 0, host: '127.0.0.1' });
   baseURL = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1`;
   // No retries: a test that expects an error must see the first answer.
@@ -41,10 +24,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await app?.close();
-  await worker?.stop(0);
-  await driver?.close();
-  fs.rmSync(tmp, { recursive: true, force: true });
+  await service?.close();
 });
 
 type GenerateParams = OpenAI.Images.ImageGenerateParamsNonStreaming;

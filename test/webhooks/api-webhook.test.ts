@@ -1,20 +1,10 @@
-import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { createHmac } from 'node:crypto';
-import pino from 'pino';
-import { buildApp } from '../../src/api';
-import { webhooksFromConfig } from '../../src/cli/queue-from-config';
-import { loadConfig } from '../../src/config';
-import { ensureDemoModel } from '../../src/pipeline';
-import { createQueueDriver } from '../../src/queue';
-import { WorkerService } from '../../src/worker';
+import { startDemoService } from '../helpers/demo-service';
 
 // A job created through the HTTP API with a webhook_url: the worker posts a
 // signed `completed` delivery to a real receiver on loopback (allow-listed).
 it('delivers a signed completed webhook for a job made with POST /v1/generate', async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'giraffe-api-webhook-'));
   const received: { headers: http.IncomingHttpHeaders; body: string }[] = [];
   let delivered: () => void = () => undefined;
   const arrived = new Promise<void>((r) => (delivered = r));
@@ -30,22 +20,8 @@ it('delivers a signed completed webhook for a job made with POST /v1/generate', 
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   const port = (receiver.address() as { port: number }).port;
   const secret = 'webhook-master-secret-123';
-  const config = loadConfig({
-    DATA_DIR: path.join(tmp, 'data'),
-    LOG_LEVEL: 'silent',
-    WEBHOOK_SECRET: secret,
-    WEBHOOK_ALLOWLIST: '127.0.0.1',
-  });
-  const demo = await ensureDemoModel(config.DATA_DIR);
-  const driver = createQueueDriver({ dataDir: config.DATA_DIR });
-  const logger = pino({ level: 'silent' });
-  const app = await buildApp({ config, driver, logger, extraModels: { demo } });
-  const worker = await WorkerService.start({
-    driver,
-    models: [{ id: 'demo', dir: demo }],
-    logger,
-    webhooks: webhooksFromConfig(config),
-  });
+  const service = await startDemoService({ env: { WEBHOOK_SECRET: secret, WEBHOOK_ALLOWLIST: '127.0.0.1' } });
+  const { app } = service;
   try {
     const res = await app.inject({
       method: 'POST',
@@ -70,24 +46,13 @@ it('delivers a signed completed webhook for a job made with POST /v1/generate', 
     const keySecret = createHmac('sha256', secret).update('_').digest('hex');
     expect(v1).toBe(createHmac('sha256', keySecret).update(`${t}.${completed.body}`).digest('hex'));
   } finally {
-    await app.close();
-    await worker.stop(0);
-    await driver.close();
+    await service.close();
     receiver.close();
-    fs.rmSync(tmp, { recursive: true, force: true });
   }
 });
 
 it('refuses a webhook_url with 400 when the deployment has no WEBHOOK_SECRET', async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'giraffe-api-webhook-off-'));
-  const config = loadConfig({ DATA_DIR: path.join(tmp, 'data'), LOG_LEVEL: 'silent' });
-  const driver = createQueueDriver({ dataDir: config.DATA_DIR });
-  const app = await buildApp({
-    config,
-    driver,
-    logger: pino({ level: 'silent' }),
-    extraModels: { demo: await ensureDemoModel(config.DATA_DIR) },
-  });
+  const { app, driver, close } = await startDemoService({ worker: false });
   try {
     const res = await app.inject({
       method: 'POST',
@@ -101,8 +66,6 @@ it('refuses a webhook_url with 400 when the deployment has no WEBHOOK_SECRET', a
     });
     expect(await driver.queue.depth()).toBe(0);
   } finally {
-    await app.close();
-    await driver.close();
-    fs.rmSync(tmp, { recursive: true, force: true });
+    await close();
   }
 });
