@@ -46,9 +46,14 @@ async function timeOneCall(file: string): Promise<number> {
     encoder_hidden_states: new ort.Tensor('float32', new Float32Array(77 * 32), [1, 77, 32]),
   };
   await session.run(feeds);
-  const start = performance.now();
-  await session.run(feeds);
-  const ms = performance.now() - start;
+  // The fastest of three: other tests load the CPU now and then, and an
+  // inflated probe would make the model too fast later, when the CPU is free.
+  let ms = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const start = performance.now();
+    await session.run(feeds);
+    ms = Math.min(ms, performance.now() - start);
+  }
   await session.release();
   return ms;
 }
