@@ -155,6 +155,7 @@ it('a worker killed mid-job loses nothing: the other finishes it, and clients se
     },
     60_000,
   );
+  await until('the final event', async () => finalEvents(events).length > 0);
   await new Promise((r) => setTimeout(r, 300));
   await stop();
   expect(final.worker).toBe(idB);
@@ -198,6 +199,10 @@ it('SIGTERM past the grace period hands the running job back to the queue for an
     },
     60_000,
   );
+  // The record turns `succeeded` just before the event is published: wait for the event, then a
+  // little longer so a duplicate would have arrived too.
+  await until('the final event', async () => finalEvents(events).length > 0);
+  await new Promise((r) => setTimeout(r, 300));
   await stop();
   expect(done.worker).toBe(idB);
   expect(finalEvents(events)).toHaveLength(1);
