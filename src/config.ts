@@ -63,6 +63,19 @@ export const configSchema = z.object({
   STREAM_TOKEN_SECRET: z.string().min(16).optional(),
   /** Lifetime of a stream token, in seconds. @defaultValue `3600` */
   STREAM_TOKEN_TTL_SECONDS: z.coerce.number().int().min(10).max(86_400).default(3600),
+  /** Events kept per job for stream clients that reconnect (`Last-Event-ID`, `?after=`). @defaultValue `500` */
+  STREAM_HISTORY_MAX: z.coerce.number().int().min(10).max(100_000).default(500),
+  /**
+   * Bytes a stream client may leave unread before its previews are dropped
+   * (status events still go out). @defaultValue `1048576` (1 MiB)
+   */
+  STREAM_PREVIEW_DROP_BYTES: z.coerce.number().int().min(1024).max(1_073_741_824).default(1_048_576),
+  /** Bytes a stream client may leave unread before it is disconnected. @defaultValue `8388608` (8 MiB) */
+  STREAM_CLOSE_BYTES: z.coerce.number().int().min(4096).max(1_073_741_824).default(8_388_608),
+  /** Interval of WebSocket pings and SSE keep-alive comments; a socket that misses a pong is closed. In ms. @defaultValue `30000` */
+  STREAM_PING_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  /** Workers make previews of a job's steps at most this often, in ms (0: every step). @defaultValue `0` */
+  PREVIEW_MIN_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   /** Waiting jobs per model beyond which new jobs are refused with 503. @defaultValue `1000` */
   MAX_QUEUE_DEPTH: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   /** onnxruntime intra-op threads per inference session; 0 lets onnxruntime choose. @defaultValue `0` */
