@@ -11,7 +11,7 @@ export function jobLinks(job: Pick<JobRecord, 'id' | 'result'>): Record<string, 
 
 /** A job as the API shows it: the record plus links and, while it waits, its place in the queue. */
 export function jobView(job: JobRecord, position?: number): Record<string, unknown> {
-  const { owner: _owner, request_id: _rid, ...visible } = job;
+  const { owner: _owner, request_id: _rid, event_seq: _seq, ...visible } = job;
   return {
     ...visible,
     seed: job.request.seed,

@@ -11,6 +11,7 @@ export function queueFromConfig(config: Config): QueueDriver {
     dataDir: config.DATA_DIR,
     results: config.RESULTS_STORE,
     retentionMs: config.RETENTION_SECONDS * 1000,
+    eventHistory: config.STREAM_HISTORY_MAX,
     maxAttempts: config.JOB_MAX_ATTEMPTS,
   });
 }

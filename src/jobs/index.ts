@@ -15,6 +15,9 @@ export {
   finalEventTypes,
   type JobEvent,
   type JobEventBody,
+  type JobEventDraft,
+  type JobMessage,
+  type JobPreview,
   type JobEventType,
   type StepLatents,
 } from './job-events';

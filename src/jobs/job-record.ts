@@ -113,4 +113,9 @@ export interface JobRecord {
   readonly request_id?: string;
   /** Where the job's webhooks go, when it asked for them. */
   readonly webhook?: WebhookSubscription;
+  /**
+   * `seq` of the job's latest event, read together with the rest of the
+   * record: a stream's snapshot is this record, and its live feed starts after it.
+   */
+  readonly event_seq?: number;
 }

@@ -3,12 +3,12 @@ import { GiraffeError, errorCatalogue, isGiraffeError } from '../errors';
 import {
   modelIdSchema,
   type JobError,
-  type JobEvent,
   type JobEventBody,
+  type JobEventDraft,
+  type JobPreview,
   type JobProgress,
   type JobRecord,
   type JobResult,
-  type StepLatents,
 } from '../jobs';
 import type { DriverOptions, JobContext, JobHandler, NewJob } from './ports';
 
@@ -29,12 +29,14 @@ export interface LifecycleSettings {
   readonly retentionMs: number;
   readonly maxAttempts: number;
   readonly backoffMs: number;
+  readonly eventHistory: number;
 }
 
 export const defaultSettings: LifecycleSettings = Object.freeze({
   retentionMs: 86_400_000,
   maxAttempts: 3,
   backoffMs: 1000,
+  eventHistory: 500,
 });
 
 export function resolveSettings(options: DriverOptions): LifecycleSettings {
@@ -42,6 +44,7 @@ export function resolveSettings(options: DriverOptions): LifecycleSettings {
     retentionMs: options.retentionMs ?? defaultSettings.retentionMs,
     maxAttempts: options.maxAttempts ?? defaultSettings.maxAttempts,
     backoffMs: options.backoffMs ?? defaultSettings.backoffMs,
+    eventHistory: options.eventHistory ?? defaultSettings.eventHistory,
   };
   const bad = Object.entries(settings).find(
     ([key, value]) => !Number.isInteger(value) || value < (key === 'backoffMs' ? 0 : 1),
@@ -97,7 +100,7 @@ export function newJobRecord(job: NewJob, now = new Date()): JobRecord {
   };
 }
 
-export function jobEvent(jobId: string, body: JobEventBody): JobEvent {
+export function jobEvent(jobId: string, body: JobEventBody): JobEventDraft {
   // Object.assign, not `{ ...body, job_id, at }`: Node 20's V8 takes a slow path for a spread
   // followed by more properties (about 2 µs against 0.05 µs), and this runs several times a job.
   return Object.assign({}, body, { job_id: jobId, at: new Date().toISOString() });
@@ -113,7 +116,7 @@ export type FinalState =
 export type RunOutcome =
   FinalState | { readonly status: 'retry'; readonly error: JobError; readonly delayMs: number };
 
-export function finalEvent(jobId: string, final: FinalState): JobEvent {
+export function finalEvent(jobId: string, final: FinalState): JobEventDraft {
   switch (final.status) {
     case 'succeeded':
       return jobEvent(jobId, { type: 'succeeded', result: final.result });
@@ -211,33 +214,31 @@ export interface JobStateStore {
    * Undefined, and nothing published, when the record is gone or already final.
    */
   start(id: string, worker: string, at: string): Promise<StartedJob | undefined>;
-  /** Saves progress while `attempt` is still the record's running attempt. */
-  saveProgress(id: string, attempt: number, progress: JobProgress): Promise<void>;
+  /**
+   * Saves progress and publishes its event in one step, while `attempt` is
+   * still the record's running attempt (so a snapshot and the events after
+   * it always agree); false, and nothing published, otherwise.
+   */
+  progress(id: string, attempt: number, progress: JobProgress, event: JobEventDraft): Promise<boolean>;
   /** running → queued while `attempt` is still the running attempt; publishes `event` if it moved. */
-  requeue(id: string, attempt: number, event: JobEvent): Promise<boolean>;
+  requeue(id: string, attempt: number, event: JobEventDraft): Promise<boolean>;
   /**
    * Any non-final state → `final`; sets the record's expiry to the retention
    * time and publishes `event` only if it moved. The one place a job ends.
    */
-  finish(id: string, final: FinalState, event: JobEvent): Promise<boolean>;
-  publish(event: JobEvent): Promise<void>;
-}
-
-export interface LifecycleOptions {
-  /** Record writes for progress happen at most this often (the event always goes out). @defaultValue 0 */
-  readonly progressWriteIntervalMs?: number;
+  finish(id: string, final: FinalState, event: JobEventDraft): Promise<boolean>;
+  /** Publishes a preview (transient: no record change, no sequence number). */
+  publishPreview(preview: JobPreview): Promise<void>;
 }
 
 /** Runs the transitions of the job lifecycle against one store. */
 export class JobLifecycle {
   readonly settings: LifecycleSettings;
   readonly #store: JobStateStore;
-  readonly #progressWriteIntervalMs: number;
 
-  constructor(store: JobStateStore, settings: LifecycleSettings, options: LifecycleOptions = {}) {
+  constructor(store: JobStateStore, settings: LifecycleSettings) {
     this.#store = store;
     this.settings = settings;
-    this.#progressWriteIntervalMs = options.progressWriteIntervalMs ?? 0;
   }
 
   /** Claims the job for `worker` and publishes `started`; undefined when it must not run. */
@@ -277,21 +278,26 @@ export class JobLifecycle {
 
   #context(record: JobRecord, signal: AbortSignal): JobContext {
     const store = this.#store;
-    const interval = this.#progressWriteIntervalMs;
-    let lastWrite = -Infinity;
     return {
       signal,
       attempt: record.attempts,
-      progress: async (progress: JobProgress, latents?: StepLatents) => {
+      progress: async (progress: JobProgress) => {
         // After an abort the job is being canceled or handed back: late steps would only confuse watchers.
         if (signal.aborted) return;
-        const now = Date.now();
-        if (now - lastWrite >= interval || progress.step >= progress.steps) {
-          lastWrite = now;
-          await store.saveProgress(record.id, record.attempts, progress);
-        }
-        await store.publish(
-          jobEvent(record.id, { type: 'progress', ...progress, ...(latents ? { latents } : {}) }),
+        await store.progress(
+          record.id,
+          record.attempts,
+          progress,
+          jobEvent(record.id, { type: 'progress', ...progress }),
+        );
+      },
+      preview: async (preview) => {
+        if (signal.aborted) return;
+        await store.publishPreview(
+          Object.assign(
+            { type: 'preview' as const, job_id: record.id, at: new Date().toISOString() },
+            preview,
+          ),
         );
       },
     };

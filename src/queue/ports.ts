@@ -1,11 +1,13 @@
 import type {
   JobEvent,
   JobEventBody,
+  JobEventDraft,
+  JobMessage,
+  JobPreview,
   JobProgress,
   JobRecord,
   JobResult,
   ResolvedJobRequest,
-  StepLatents,
 } from '../jobs';
 
 /**
@@ -60,11 +62,31 @@ export interface JobQueue {
 
 export type Unsubscribe = () => Promise<void>;
 
-/** Job events from workers to every API process. */
+/**
+ * Job events from workers to every API process. Each job's events are
+ * numbered from 1 as they are published and kept (bounded, for the retention
+ * time) so that a stream client that reconnects gets exactly what it missed.
+ * Previews travel the same way but are transient: only the latest is kept.
+ */
 export interface EventBus {
-  publish(event: JobEvent): Promise<void>;
-  /** Delivers the job's events in publish order until unsubscribed. Resolves once the subscription is live. */
-  subscribe(jobId: string, listener: (event: JobEvent) => void): Promise<Unsubscribe>;
+  /** Numbers the event, keeps it in the job's history and delivers it; resolves with its `seq`. */
+  publish(event: JobEventDraft): Promise<number>;
+  /** Delivers a preview to the job's subscribers and keeps it as the job's latest. */
+  publishPreview(preview: JobPreview): Promise<void>;
+  /**
+   * Delivers the job's events (in `seq` order) and previews until
+   * unsubscribed. Resolves once the subscription is live, so anything
+   * published after it resolves is delivered.
+   */
+  subscribe(jobId: string, listener: (message: JobMessage) => void): Promise<Unsubscribe>;
+  /**
+   * The job's kept events with `seq` > `afterSeq`, oldest first; undefined
+   * when some of them are no longer kept (trimmed or expired), so the caller
+   * cannot fill the gap and must start again from a snapshot.
+   */
+  history(jobId: string, afterSeq: number): Promise<JobEvent[] | undefined>;
+  /** The job's latest preview while it is kept (the job runs, or just ended). */
+  latestPreview(jobId: string): Promise<JobPreview | undefined>;
 }
 
 export interface StoredImage {
@@ -108,8 +130,10 @@ export interface JobContext {
   readonly signal: AbortSignal;
   /** 1 on the first run, 2 after a retry or a stalled-job recovery … */
   readonly attempt: number;
-  /** Records the job's progress and publishes a `progress` event (latents travel with the event only). */
-  progress(progress: JobProgress, latents?: StepLatents): Promise<void>;
+  /** Records the job's progress and publishes a `progress` event. */
+  progress(progress: JobProgress): Promise<void>;
+  /** Publishes a preview of the current step (dropped when the job is no longer this attempt's). */
+  preview(preview: Omit<JobPreview, 'type' | 'job_id' | 'at'>): Promise<void>;
 }
 
 /**
@@ -166,6 +190,8 @@ export interface DriverOptions {
   readonly maxAttempts?: number;
   /** First retry delay; doubles per attempt. @defaultValue 1000 */
   readonly backoffMs?: number;
+  /** Events kept per job for stream clients that reconnect. @defaultValue 500 */
+  readonly eventHistory?: number;
 }
 
-export type { JobEvent, JobEventBody, JobRecord, JobResult };
+export type { JobEvent, JobEventBody, JobEventDraft, JobMessage, JobPreview, JobRecord, JobResult };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isGiraffeError } from '../errors';
-import { finalEventTypes, type JobEvent, type JobRecord } from '../jobs';
+import { finalEventTypes, type JobEventDraft, type JobRecord } from '../jobs';
 import type { EventBus, JobQueue, Unsubscribe } from '../queue';
 import { WebhookAllowlist } from './address-guard';
 import { postWebhook, type ResolveHost } from './http-post';
@@ -31,8 +31,8 @@ export interface WebhookPayload {
   readonly type: WebhookEventType;
   readonly created_at: string;
   readonly job: WebhookJob;
-  /** The job event that caused the delivery (progress events without latents). */
-  readonly event: Omit<JobEvent, 'latents'>;
+  /** The job event that caused the delivery (with its `seq`, except the worker's own `started`). */
+  readonly event: JobEventDraft;
 }
 
 /** The job as a webhook shows it: its state without the request (prompts stay out of third-party logs). */
@@ -66,12 +66,6 @@ function webhookJob(record: JobRecord): WebhookJob {
     error,
     request_id,
   };
-}
-
-function withoutLatents(event: JobEvent): Omit<JobEvent, 'latents'> {
-  if (event.type !== 'progress') return event;
-  const { latents: _latents, ...rest } = event;
-  return rest;
 }
 
 /** One job's deliveries: sent one after another, so a receiver sees them in order. */
@@ -114,7 +108,7 @@ export class WebhookNotifier {
    * handler runs, so that its final event is not missed). Never throws:
    * webhooks must not fail a job.
    */
-  async watch(job: JobRecord, subscription: WebhookSubscription, started: JobEvent): Promise<void> {
+  async watch(job: JobRecord, subscription: WebhookSubscription, started: JobEventDraft): Promise<void> {
     if (this.#closed.signal.aborted) return;
     const watch: Watch = { job, subscription, tail: Promise.resolve(), pending: 0 };
     const wants = new Set(subscription.events);
@@ -123,6 +117,7 @@ export class WebhookNotifier {
     this.#watches.add(watch);
     try {
       watch.unsubscribe = await this.events.subscribe(job.id, (event) => {
+        if (event.type === 'preview') return;
         if (event.type === 'progress') {
           if (wants.has('progress') && watch.pending === 0) this.#enqueue(watch, 'progress', event);
         } else if (finalEventTypes.has(event.type)) {
@@ -145,7 +140,7 @@ export class WebhookNotifier {
     setImmediate(() => void watch.unsubscribe?.().catch(() => undefined));
   }
 
-  #enqueue(watch: Watch, type: WebhookEventType, event: JobEvent): void {
+  #enqueue(watch: Watch, type: WebhookEventType, event: JobEventDraft): void {
     watch.pending += 1;
     watch.tail = watch.tail
       .then(() => this.#deliver(watch, type, event))
@@ -154,7 +149,7 @@ export class WebhookNotifier {
       });
   }
 
-  async #deliver(watch: Watch, type: WebhookEventType, event: JobEvent): Promise<void> {
+  async #deliver(watch: Watch, type: WebhookEventType, event: JobEventDraft): Promise<void> {
     const { logger } = this.#options;
     const log = logger.child({ job_id: watch.job.id, webhook: type });
     try {
@@ -164,7 +159,7 @@ export class WebhookNotifier {
         type,
         created_at: new Date().toISOString(),
         job: webhookJob(record),
-        event: withoutLatents(event),
+        event,
       };
       const secret = deriveWebhookSecret(this.#options.secret, watch.job.owner);
       await this.#send(watch.subscription.url, JSON.stringify(payload), payload.id, secret, log);

@@ -7,6 +7,7 @@ import type { ModelInfo } from '../pipeline';
 import type { JobContext, JobHandler, ResultStore } from '../queue';
 import type { ModelFingerprint } from './model-fingerprint';
 import type { PipelinePool } from './pipeline-pool';
+import { PreviewMaker } from './preview-maker';
 
 const contentTypes = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' } as const;
 
@@ -73,19 +74,21 @@ function reproducibilityRecord(
 /**
  * Runs a job on a loaded model: generates with the job's resolved request
  * (seed included, so a retry on another worker makes the same bytes), reports
- * every step with its predicted x₀ for previews, stores the images, and
+ * every step and a preview made from its predicted x₀, stores the images, and
  * returns the result the queue records, with the reproducibility record
  * that says what the images depended on.
  */
 export function createGenerationHandler(
   pools: ReadonlyMap<string, PipelinePool>,
   results: ResultStore,
+  options: { readonly previewMinIntervalMs?: number } = {},
 ): JobHandler {
   return async (job: JobRecord, context: JobContext): Promise<JobResult> => {
     const pool = pools.get(job.model);
     if (!pool) throw new Error(`this worker has no model "${job.model}"`);
     return pool.use(async (pipeline) => {
       const started = performance.now();
+      const previews = new PreviewMaker(context, { minIntervalMs: options.previewMinIntervalMs });
       let pending: Promise<void> = Promise.resolve();
       const output = await pipeline.generate(job.request, {
         signal: context.signal,
@@ -95,12 +98,15 @@ export function createGenerationHandler(
           // Progress goes out in step order; a slow bus never blocks the denoising thread.
           pending = pending
             .then(() =>
-              context.progress(
-                { step: p.step, steps: p.steps, elapsed_ms: Math.round(elapsed), eta_ms: Math.round(eta) },
-                { shape: p.shape, data: p.predictedOriginal },
-              ),
+              context.progress({
+                step: p.step,
+                steps: p.steps,
+                elapsed_ms: Math.round(elapsed),
+                eta_ms: Math.round(eta),
+              }),
             )
             .catch(() => undefined);
+          previews.offer(p);
         },
       });
       await pending;

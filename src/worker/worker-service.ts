@@ -29,6 +29,8 @@ export interface WorkerServiceOptions {
   readonly workerId?: string;
   /** Job webhooks; absent: none are sent. */
   readonly webhooks?: WorkerWebhookOptions;
+  /** Previews of a job's steps are made at most this often (PREVIEW_MIN_INTERVAL_MS). @defaultValue 0 */
+  readonly previewMinIntervalMs?: number;
 }
 
 /** How a worker sends job webhooks (the WEBHOOK_* settings). */
@@ -94,7 +96,9 @@ export class WorkerService {
 
   #consume(): void {
     const { driver, logger } = this.options;
-    const handler = createGenerationHandler(this.pools, driver.results);
+    const handler = createGenerationHandler(this.pools, driver.results, {
+      previewMinIntervalMs: this.options.previewMinIntervalMs,
+    });
     const webhooks = this.options.webhooks;
     if (webhooks) {
       this.#webhooks = new WebhookNotifier(driver.events, driver.queue, {

@@ -77,7 +77,12 @@ describe('job lifecycle rules', () => {
   });
 
   it('validates its settings', () => {
-    expect(resolveSettings({})).toEqual({ retentionMs: 86_400_000, maxAttempts: 3, backoffMs: 1000 });
+    expect(resolveSettings({})).toEqual({
+      retentionMs: 86_400_000,
+      maxAttempts: 3,
+      backoffMs: 1000,
+      eventHistory: 500,
+    });
     expect(() => resolveSettings({ maxAttempts: 0 })).toThrow(GiraffeError);
     expect(() => resolveSettings({ retentionMs: 1.5 })).toThrow(GiraffeError);
   });

@@ -19,6 +19,30 @@ const succeed: JobHandler = async (job) => resultOf(job);
 describe.each(driverKinds)('queue driver contract: %s', (kind) => {
   const harness = driverHarness(kind);
 
+  describe('event history', () => {
+    it('keeps about the newest N events; a request reaching past them gets undefined, not a gap', async () => {
+      const driver = harness.make({ eventHistory: 10 });
+      const job = await driver.queue.enqueue({ model: 'm1', request });
+      // queued, started, 60 × progress, succeeded
+      driver.consume(
+        'm1',
+        async (j, context) => {
+          for (let step = 1; step <= 60; step++)
+            await context.progress({ step, steps: 60, elapsed_ms: step, eta_ms: 60 - step });
+          return resultOf(j);
+        },
+        { workerId: 'w' },
+      );
+      await waitFor('the job to end', async () => (await driver.queue.get(job.id))?.status === 'succeeded');
+      expect((await driver.queue.get(job.id))?.event_seq).toBe(63);
+      expect(await driver.events.history(job.id, 0)).toBeUndefined();
+      expect(await driver.events.history(job.id, 5)).toBeUndefined();
+      const tail = await driver.events.history(job.id, 55);
+      expect(tail?.map((e) => e.seq)).toEqual([56, 57, 58, 59, 60, 61, 62, 63]);
+      expect(tail?.at(-1)).toMatchObject({ type: 'succeeded', job_id: job.id });
+    });
+  });
+
   describe('submitting and inspecting', () => {
     it('records a queued job that get() and list() return, newest first, per owner, limited', async () => {
       const driver = harness.make();
@@ -29,7 +53,8 @@ describe.each(driverKinds)('queue driver contract: %s', (kind) => {
       expect(a).toMatchObject({ model: 'm1', owner: 'key-a', status: 'queued', attempts: 0, priority: 100 });
       expect(a.request_id).toBe('req-1');
       expect(new Date(a.created_at).toISOString()).toBe(a.created_at);
-      expect(await driver.queue.get(a.id)).toEqual(a);
+      // The queued event went out with the job, and the record says so.
+      expect(await driver.queue.get(a.id)).toEqual({ ...a, event_seq: 1 });
       expect((await driver.queue.get(b.id))?.priority).toBe(5);
       expect(await driver.queue.get(randomUUID())).toBeUndefined();
 
@@ -92,19 +117,14 @@ describe.each(driverKinds)('queue driver contract: %s', (kind) => {
       const id = randomUUID();
       const watch = await recordEvents(driver, id);
       const contexts: JobContext[] = [];
-      const latents = {
-        shape: [1, 4, 2, 2] as const,
-        data: Float32Array.from({ length: 16 }, (_, i) => i / 3),
-      };
+      const rgb = Buffer.from([10, 20, 30, 40, 50, 60]);
       driver.consume(
         'm1',
         async (job, context) => {
           contexts.push(context);
           for (let step = 1; step <= 3; step++) {
-            await context.progress(
-              { step, steps: 3, elapsed_ms: step * 10, eta_ms: (3 - step) * 10 },
-              latents,
-            );
+            await context.progress({ step, steps: 3, elapsed_ms: step * 10, eta_ms: (3 - step) * 10 });
+            await context.preview({ step, steps: 3, width: 2, height: 1, rgb });
           }
           await driver.results.put(job.id, 0, { data: Buffer.from([1, 2, 3, 4]), content_type: 'image/png' });
           return resultOf(job, 1);
@@ -116,13 +136,16 @@ describe.each(driverKinds)('queue driver contract: %s', (kind) => {
       const final = await watch.final();
 
       expect(watch.types()).toEqual(['queued', 'started', 'progress', 'progress', 'progress', 'succeeded']);
+      // Numbered from 1 without gaps, in delivery order.
+      expect(watch.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
       expect(watch.events[0]).toMatchObject({ type: 'queued', job_id: id, position: 0 });
       expect(watch.events[1]).toMatchObject({ type: 'started', worker: 'worker-1', attempt: 1 });
-      const progress = watch.events[4];
-      expect(progress).toMatchObject({ type: 'progress', step: 3, steps: 3 });
-      if (progress.type !== 'progress' || !progress.latents) throw new Error('expected latents');
-      expect(progress.latents.shape).toEqual([1, 4, 2, 2]);
-      expect(Array.from(progress.latents.data)).toEqual(Array.from(latents.data));
+      expect(watch.events[4]).toMatchObject({ type: 'progress', step: 3, steps: 3 });
+      await waitFor('three previews', () => watch.previews.length === 3);
+      expect(watch.previews.map((p) => p.step)).toEqual([1, 2, 3]);
+      expect(watch.previews[2]).toMatchObject({ type: 'preview', job_id: id, steps: 3, width: 2, height: 1 });
+      expect(Buffer.from(watch.previews[2].rgb)).toEqual(rgb);
+      expect(await driver.events.latestPreview(id)).toMatchObject({ step: 3, rgb });
       expect(final).toMatchObject({ type: 'succeeded', result: resultOf(job, 1) });
       expect(contexts[0].attempt).toBe(1);
 
@@ -134,6 +157,12 @@ describe.each(driverKinds)('queue driver contract: %s', (kind) => {
         result: resultOf(job, 1),
       });
       expect(record?.progress).toEqual({ step: 3, steps: 3, elapsed_ms: 30, eta_ms: 0 });
+      // The record says which event it reflects, and the history holds every event, as delivered.
+      expect(record?.event_seq).toBe(6);
+      expect(await driver.events.history(id, 0)).toEqual(watch.events);
+      expect(await driver.events.history(id, 4)).toEqual(watch.events.slice(4));
+      expect(await driver.events.history(id, 6)).toEqual([]);
+      expect(await driver.events.history(randomUUID(), 0)).toEqual([]);
       expect(Date.parse(record?.finished_at ?? '')).toBeGreaterThanOrEqual(
         Date.parse(record?.started_at ?? ''),
       );

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { JobEvent, JobRecord, JobResult, ResolvedJobRequest } from '../../src/jobs';
+import type { JobEvent, JobPreview, JobRecord, JobResult, ResolvedJobRequest } from '../../src/jobs';
 import { createQueueDriver, type QueueDriver, type QueueDriverOptions } from '../../src/queue';
 import { REDIS_URL, deleteKeys, testPrefix } from '../helpers/redis';
 
@@ -131,11 +131,15 @@ export function gate(): { promise: Promise<void>; open(): void } {
 /** Subscribes to a job and keeps its events; `final()` waits for the job to end. */
 export async function recordEvents(driver: QueueDriver, jobId: string) {
   const events: JobEvent[] = [];
-  const stop = await driver.events.subscribe(jobId, (e) => events.push(e));
+  const previews: JobPreview[] = [];
+  const stop = await driver.events.subscribe(jobId, (e) =>
+    e.type === 'preview' ? previews.push(e) : events.push(e),
+  );
   const isFinalEvent = (e: JobEvent) =>
     e.type === 'succeeded' || e.type === 'failed' || e.type === 'canceled';
   return {
     events,
+    previews,
     stop,
     types: () => events.map((e) => e.type),
     final: () => waitFor(`the final event of ${jobId}`, () => events.find(isFinalEvent)),

@@ -96,7 +96,7 @@ async function record(id: string): Promise<JobRecord> {
 /** Collects a job's events from now on. */
 async function watch(id: string): Promise<{ events: JobEvent[]; stop: () => Promise<void> }> {
   const events: JobEvent[] = [];
-  const stop = await driver.events.subscribe(id, (e) => events.push(e));
+  const stop = await driver.events.subscribe(id, (e) => e.type !== 'preview' && events.push(e));
   return { events, stop };
 }
 

@@ -58,8 +58,6 @@ interface Run {
 const DEFAULT_LOCK_MS = 30_000;
 // After aborting handed-back jobs, how long close() waits for their handlers before dropping the connection.
 const ABORT_WAIT_MS = 5000;
-// Progress goes to the record at most this often; every step still goes out as an event.
-const PROGRESS_WRITE_MS = 200;
 
 /**
  * A BullMQ Worker on one model's queue. It records the job's life in our
@@ -86,9 +84,10 @@ export class BullmqConsumer implements JobConsumer {
     this.#handler = handler;
     this.#workerId = options.workerId;
     this.#redis = openRedis(context.url, 'worker');
-    this.#lifecycle = new JobLifecycle(new RedisJobStore(this.#redis, keys, settings.retentionMs), settings, {
-      progressWriteIntervalMs: PROGRESS_WRITE_MS,
-    });
+    this.#lifecycle = new JobLifecycle(
+      new RedisJobStore(this.#redis, keys, settings.retentionMs, settings.eventHistory),
+      settings,
+    );
     const lockDuration = options.lockDurationMs ?? DEFAULT_LOCK_MS;
     this.#worker = new Worker<NoData, NoResult>(
       keys.queueName(model),

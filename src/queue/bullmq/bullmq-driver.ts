@@ -35,7 +35,7 @@ export function createBullmqDriver(options: BullmqDriverOptions): QueueDriver {
   const keys = new RedisKeys(options.prefix);
   const redis = openRedis(options.redisUrl, 'api');
   const subscriber = new RedisSubscriber(() => openRedis(options.redisUrl, 'subscriber'));
-  const store = new RedisJobStore(redis, keys, settings.retentionMs);
+  const store = new RedisJobStore(redis, keys, settings.retentionMs, settings.eventHistory);
   const queue = new BullmqJobQueue(redis, keys, store, new JobLifecycle(store, settings));
   const results =
     options.results === 'files' && options.dataDir !== undefined
@@ -47,7 +47,7 @@ export function createBullmqDriver(options: BullmqDriverOptions): QueueDriver {
   return {
     name: 'bullmq',
     queue,
-    events: new RedisEventBus(redis, subscriber, keys),
+    events: new RedisEventBus(store, subscriber, keys),
     results,
     workers: new RedisWorkerRegistry(redis, keys),
     consume(model: string, handler: JobHandler, consumerOptions: ConsumerOptions): JobConsumer {

@@ -21,6 +21,18 @@ local function withField(json, name, raw) return string.sub(json, 1, -2) .. ',"'
 -- Jobs ahead in the order BullMQ takes them: the wait list first (from its right end), then
 -- prioritized by score. A job in back-off (delayed) waits behind everything now waiting.
 -- -1: not waiting.
+-- Numbers a job event (the counter is the job hash's seq field, so a record read with HGETALL
+-- says which event it reflects), keeps it in the job's stream under the id 0-<seq> (trimmed to
+-- about keep entries, expiring after ttl ms) and publishes it. Returns the seq.
+local function emit(job, stream, channel, event, keep, ttl)
+  local seq = redis.call('HINCRBY', job, 'seq', 1)
+  event = withField(event, 'seq', seq)
+  redis.call('XADD', stream, 'MAXLEN', '~', keep, '0-' .. seq, 'e', event)
+  redis.call('PEXPIRE', stream, ttl)
+  redis.call('PUBLISH', channel, event)
+  return seq
+end
+
 local function positionOf(wait, prioritized, delayed, id)
   local waiting = redis.call('LLEN', wait)
   local rank = redis.call('ZRANK', prioritized, id)
@@ -58,14 +70,14 @@ return 1`,
    * Publishes a new job's first `queued` event, with its position when it is
    * waiting, unless a worker already started it (then the start script
    * published it), so `queued` always precedes `started`.
-   * KEYS: job, wait, prioritized, delayed. ARGV: id, channel, event without position.
+   * KEYS: job, wait, prioritized, delayed, stream. ARGV: id, channel, event without position, keep, ttl.
    */
   announceJob: `
 if redis.call('HGET', KEYS[1], 'status') == 'queued' and redis.call('HSETNX', KEYS[1], 'announced', 1) == 1 then
   local position = positionOf(KEYS[2], KEYS[3], KEYS[4], ARGV[1])
   local event = ARGV[3]
   if position >= 0 then event = withField(event, 'position', position) end
-  redis.call('PUBLISH', ARGV[2], event)
+  emit(KEYS[1], KEYS[5], ARGV[2], event, ARGV[4], ARGV[5])
   return 1
 end
 return 0`,
@@ -75,34 +87,42 @@ return 0`,
    * running), publishing `started` with the new attempt (and `queued` first if
    * the job was never announced). Returns the spec, the attempt and the cancel
    * flag, or false when the record is gone or final.
-   * KEYS: job. ARGV: worker, started_at, channel, fallback queued event, started event without attempt.
+   * KEYS: job, stream. ARGV: worker, started_at, channel, fallback queued event, started event without
+   * attempt, keep, ttl.
    */
   startJob: `
 local v = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'announced', 'spec', 'cancel')
 if not v[1] or isFinal(v[1]) then return false end
-if not v[3] then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+if not v[3] then emit(KEYS[1], KEYS[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7]) end
 local attempt = tonumber(v[2] or 0) + 1
 redis.call('HSET', KEYS[1], 'status', 'running', 'attempts', attempt, 'worker', ARGV[1], 'started_at', ARGV[2], 'announced', 1)
 redis.call('HDEL', KEYS[1], 'progress')
-redis.call('PUBLISH', ARGV[3], withField(ARGV[5], 'attempt', attempt))
+emit(KEYS[1], KEYS[2], ARGV[3], withField(ARGV[5], 'attempt', attempt), ARGV[6], ARGV[7])
 return {v[4], attempt, v[5] or '0'}`,
 
-  /** KEYS: job. ARGV: attempt, progress JSON. */
-  saveProgress: `
+  /**
+   * Saves progress and publishes its event while ARGV[1] is the running attempt.
+   * KEYS: job, stream. ARGV: attempt, progress JSON, channel, event, keep, ttl.
+   */
+  recordProgress: `
 local v = redis.call('HMGET', KEYS[1], 'status', 'attempts')
 if v[1] == 'running' and v[2] == ARGV[1] then
   redis.call('HSET', KEYS[1], 'progress', ARGV[2])
+  emit(KEYS[1], KEYS[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
   return 1
 end
 return 0`,
 
-  /** running → queued while ARGV[1] is the running attempt. KEYS: job. ARGV: attempt, channel, event. */
+  /**
+   * running → queued while ARGV[1] is the running attempt.
+   * KEYS: job, stream. ARGV: attempt, channel, event, keep, ttl.
+   */
   requeueJob: `
 local v = redis.call('HMGET', KEYS[1], 'status', 'attempts')
 if v[1] == 'running' and v[2] == ARGV[1] then
   redis.call('HSET', KEYS[1], 'status', 'queued')
   redis.call('HDEL', KEYS[1], 'progress', 'worker')
-  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  emit(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
   return 1
 end
 return 0`,
@@ -111,8 +131,8 @@ return 0`,
    * The only way a job ends: non-final → final, expiry on the record and its
    * results, and the final event (which takes the result or error from the
    * record's field), all or nothing. Returns 1 if it moved.
-   * KEYS: job, result. ARGV: status, finished_at, result JSON|'', error JSON|'', retention ms, channel,
-   * event without result or error.
+   * KEYS: job, result, stream. ARGV: status, finished_at, result JSON|'', error JSON|'', retention ms,
+   * channel, event without result or error, keep.
    */
   finishJob: `
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -129,7 +149,7 @@ else
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
-redis.call('PUBLISH', ARGV[6], event)
+emit(KEYS[1], KEYS[3], ARGV[6], event, ARGV[8], ARGV[5])
 return 1`,
 
   /**
@@ -144,6 +164,11 @@ if isFinal(status) then return 'already_finished' end
 redis.call('HSET', KEYS[1], 'cancel', 1)
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 'cancel_requested'`,
+
+  /** Numbers, keeps and publishes one event. KEYS: job, stream. ARGV: channel, event, keep, ttl. */
+  publishEvent: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return emit(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])`,
 
   /** See positionOf. KEYS: wait, prioritized, delayed. ARGV: id. */
   jobPosition: `

@@ -51,5 +51,6 @@ export function decodeRecord(fields: Record<string, string> | undefined): JobRec
     optional('progress', json<JobRecord['progress']>('progress')),
     optional('result', json<JobRecord['result']>('result')),
     optional('error', json<JobRecord['error']>('error')),
+    { event_seq: Number(fields.seq ?? 0) },
   );
 }

@@ -1,33 +1,47 @@
-import type { Redis } from 'ioredis';
-import type { JobEvent } from '../../jobs';
+import type { JobEvent, JobEventDraft, JobMessage, JobPreview } from '../../jobs';
 import type { EventBus, Unsubscribe } from '../ports';
-import { decodeEvent, encodeEvent } from './event-codec';
+import { decodeMessage } from './event-codec';
 import { guarded } from './redis-connections';
+import type { RedisJobStore } from './redis-job-store';
 import type { RedisKeys } from './redis-keys';
 import type { RedisSubscriber } from './redis-subscriber';
 
-/** Job events over Redis pub/sub: one channel per job, one subscriber connection per driver. */
+/**
+ * Job events over Redis: numbered and kept in a stream per job by the same
+ * scripts that change the record, delivered over one pub/sub channel per job
+ * (one subscriber connection per driver).
+ */
 export class RedisEventBus implements EventBus {
-  readonly #redis: Redis;
+  readonly #store: RedisJobStore;
   readonly #subscriber: RedisSubscriber;
   readonly #keys: RedisKeys;
 
-  constructor(redis: Redis, subscriber: RedisSubscriber, keys: RedisKeys) {
-    this.#redis = redis;
+  constructor(store: RedisJobStore, subscriber: RedisSubscriber, keys: RedisKeys) {
+    this.#store = store;
     this.#subscriber = subscriber;
     this.#keys = keys;
   }
 
-  publish(event: JobEvent): Promise<void> {
-    return guarded('publishing a job event', async () => {
-      await this.#redis.publish(this.#keys.events(event.job_id), encodeEvent(event));
-    });
+  publish(event: JobEventDraft): Promise<number> {
+    return guarded('publishing a job event', () => this.#store.publish(event));
   }
 
-  async subscribe(jobId: string, listener: (event: JobEvent) => void): Promise<Unsubscribe> {
+  publishPreview(preview: JobPreview): Promise<void> {
+    return guarded('publishing a preview', () => this.#store.publishPreview(preview));
+  }
+
+  history(jobId: string, afterSeq: number): Promise<JobEvent[] | undefined> {
+    return guarded('reading job events', () => this.#store.history(jobId, afterSeq));
+  }
+
+  latestPreview(jobId: string): Promise<JobPreview | undefined> {
+    return guarded('reading a preview', () => this.#store.latestPreview(jobId));
+  }
+
+  async subscribe(jobId: string, listener: (message: JobMessage) => void): Promise<Unsubscribe> {
     const listening = this.#subscriber.listen(this.#keys.events(jobId), (message) => {
-      const event = decodeEvent(message);
-      if (event) listener(event);
+      const decoded = decodeMessage(message);
+      if (decoded) listener(decoded);
     });
     try {
       return await guarded('subscribing to job events', () => listening);

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
-import type { JobEvent, JobProgress, JobRecord } from '../../jobs';
+import type { JobEvent, JobEventDraft, JobPreview, JobProgress, JobRecord } from '../../jobs';
 import { jobEvent, type FinalState, type JobStateStore, type StartedJob } from '../job-lifecycle';
 import type { ListQuery } from '../ports';
-import { encodeEvent } from './event-codec';
+import { decodeMessage, encodePreview } from './event-codec';
 import { decodeRecord, fieldsOf, specOf, type JobSpec } from './record-codec';
 import type { RedisKeys } from './redis-keys';
 import { ScriptBatch } from './script-batch';
@@ -17,12 +17,17 @@ export class RedisJobStore implements JobStateStore {
   readonly #keys: RedisKeys;
   readonly #retentionMs: number;
   readonly #scripts: ScriptBatch;
+  /** Stream entries kept per job, and their lifetime (ms), as script arguments. */
+  readonly #keep: string;
+  readonly #ttl: string;
 
-  constructor(redis: Redis, keys: RedisKeys, retentionMs: number) {
+  constructor(redis: Redis, keys: RedisKeys, retentionMs: number, eventHistory = 500) {
     this.#redis = redis;
     this.#keys = keys;
     this.#retentionMs = retentionMs;
     this.#scripts = new ScriptBatch(redis);
+    this.#keep = String(eventHistory);
+    this.#ttl = String(retentionMs);
   }
 
   /** False when a job with this id exists already. */
@@ -46,8 +51,14 @@ export class RedisJobStore implements JobStateStore {
     const k = this.#keys;
     await this.#scripts.run(
       'announceJob',
-      [k.job(id), k.bullmq(model, 'wait'), k.bullmq(model, 'prioritized'), k.bullmq(model, 'delayed')],
-      [id, k.events(id), encodeEvent(jobEvent(id, { type: 'queued' }))],
+      [
+        k.job(id),
+        k.bullmq(model, 'wait'),
+        k.bullmq(model, 'prioritized'),
+        k.bullmq(model, 'delayed'),
+        k.stream(id),
+      ],
+      [id, k.events(id), JSON.stringify(jobEvent(id, { type: 'queued' })), this.#keep, this.#ttl],
     );
   }
 
@@ -115,13 +126,13 @@ export class RedisJobStore implements JobStateStore {
   }
 
   async start(id: string, worker: string, at: string): Promise<StartedJob | undefined> {
-    const queued = encodeEvent(jobEvent(id, { type: 'queued' }));
+    const queued = JSON.stringify(jobEvent(id, { type: 'queued' }));
     // The script adds the attempt it counts.
     const started = JSON.stringify({ type: 'started', worker, job_id: id, at });
     const reply = await this.#scripts.run(
       'startJob',
-      [this.#keys.job(id)],
-      [worker, at, this.#keys.events(id), queued, started],
+      [this.#keys.job(id), this.#keys.stream(id)],
+      [worker, at, this.#keys.events(id), queued, started, this.#keep, this.#ttl],
     );
     if (!Array.isArray(reply) || typeof reply[0] !== 'string') return undefined;
     const [spec, attempt, cancel] = reply as [string, number, string];
@@ -135,29 +146,37 @@ export class RedisJobStore implements JobStateStore {
     return { record, cancelRequested: cancel === '1' };
   }
 
-  async saveProgress(id: string, attempt: number, progress: JobProgress): Promise<void> {
-    await this.#scripts.run(
-      'saveProgress',
-      [this.#keys.job(id)],
-      [String(attempt), JSON.stringify(progress)],
-    );
-  }
-
-  async requeue(id: string, attempt: number, event: JobEvent): Promise<boolean> {
+  async progress(id: string, attempt: number, progress: JobProgress, event: JobEventDraft): Promise<boolean> {
     const reply = await this.#scripts.run(
-      'requeueJob',
-      [this.#keys.job(id)],
-      [String(attempt), this.#keys.events(id), encodeEvent(event)],
+      'recordProgress',
+      [this.#keys.job(id), this.#keys.stream(id)],
+      [
+        String(attempt),
+        JSON.stringify(progress),
+        this.#keys.events(id),
+        JSON.stringify(event),
+        this.#keep,
+        this.#ttl,
+      ],
     );
     return reply === 1;
   }
 
-  async finish(id: string, final: FinalState, event: JobEvent): Promise<boolean> {
+  async requeue(id: string, attempt: number, event: JobEventDraft): Promise<boolean> {
+    const reply = await this.#scripts.run(
+      'requeueJob',
+      [this.#keys.job(id), this.#keys.stream(id)],
+      [String(attempt), this.#keys.events(id), JSON.stringify(event), this.#keep, this.#ttl],
+    );
+    return reply === 1;
+  }
+
+  async finish(id: string, final: FinalState, event: JobEventDraft): Promise<boolean> {
     // The script adds the result or error from its own argument: that JSON travels once.
     const head = JSON.stringify({ type: event.type, job_id: event.job_id, at: event.at });
     const reply = await this.#scripts.run(
       'finishJob',
-      [this.#keys.job(id), this.#keys.result(id)],
+      [this.#keys.job(id), this.#keys.result(id), this.#keys.stream(id)],
       [
         final.status,
         event.at,
@@ -166,12 +185,65 @@ export class RedisJobStore implements JobStateStore {
         String(this.#retentionMs),
         this.#keys.events(id),
         head,
+        this.#keep,
       ],
     );
     return reply === 1;
   }
 
-  async publish(event: JobEvent): Promise<void> {
-    await this.#redis.publish(this.#keys.events(event.job_id), encodeEvent(event));
+  /** Numbers, keeps and publishes an event outside any transition. */
+  async publish(event: JobEventDraft): Promise<number> {
+    const id = event.job_id;
+    const reply = await this.#scripts.run(
+      'publishEvent',
+      [this.#keys.job(id), this.#keys.stream(id)],
+      [this.#keys.events(id), JSON.stringify(event), this.#keep, this.#ttl],
+    );
+    return Number(reply);
+  }
+
+  /**
+   * Publishes a preview and keeps it as the job's latest (for a snapshot) for
+   * a few minutes past the last one: previews matter only while a job runs.
+   */
+  async publishPreview(preview: JobPreview): Promise<void> {
+    const id = preview.job_id;
+    const wire = encodePreview(preview);
+    await this.#redis
+      .multi()
+      .set(this.#keys.preview(id), wire, 'PX', Math.min(this.#retentionMs, PREVIEW_TTL_MS))
+      .publish(this.#keys.events(id), wire)
+      .exec();
+  }
+
+  async latestPreview(id: string): Promise<JobPreview | undefined> {
+    const wire = await this.#redis.get(this.#keys.preview(id));
+    const message = wire === null ? undefined : decodeMessage(wire);
+    return message?.type === 'preview' ? message : undefined;
+  }
+
+  /** See {@link EventBus.history}. */
+  async history(id: string, afterSeq: number): Promise<JobEvent[] | undefined> {
+    const replies = await this.#redis
+      .multi()
+      .hget(this.#keys.job(id), 'seq')
+      .xrange(this.#keys.stream(id), `(0-${afterSeq}`, '+')
+      .exec();
+    const [seqErr, seqReply] = replies?.[0] ?? [];
+    const [rangeErr, entries] = replies?.[1] ?? [];
+    if (seqErr || rangeErr) throw seqErr ?? rangeErr;
+    const lastSeq = Number(seqReply ?? 0);
+    const events: JobEvent[] = [];
+    for (const [, fields] of entries as [string, string[]][]) {
+      const message = decodeMessage(fields[1] ?? '');
+      if (message && message.type !== 'preview') events.push(message);
+    }
+    // Every event after `afterSeq` up to the record's last must be there, with none missing at the start.
+    const complete =
+      afterSeq >= lastSeq ? true : events[0]?.seq === afterSeq + 1 && events.at(-1)!.seq >= lastSeq;
+    return complete ? events : undefined;
   }
 }
+
+/** How long the latest preview of a job is kept after it was made. */
+const PREVIEW_TTL_MS = 10 * 60_000;

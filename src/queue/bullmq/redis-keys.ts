@@ -55,6 +55,16 @@ export class RedisKeys {
     return `${this.prefix}:events:${id}`;
   }
 
+  /** Stream: a job's numbered events (entry id `0-<seq>`), kept for reconnecting stream clients. */
+  stream(id: string): string {
+    return `${this.prefix}:stream:${id}`;
+  }
+
+  /** String with a TTL: a job's latest preview, encoded as on the channel. */
+  preview(id: string): string {
+    return `${this.prefix}:preview:${id}`;
+  }
+
   /** Pub/sub channel on which cancellations of running jobs reach every consumer. */
   get cancel(): string {
     return `${this.prefix}:cancel`;

@@ -17,7 +17,7 @@ export interface MemoryDriverOptions extends DriverOptions {
 /** The embedded driver: queue, events, results and workers of one process. */
 export function createMemoryDriver(options: MemoryDriverOptions = {}): QueueDriver {
   const settings = resolveSettings(options);
-  const events = new MemoryEventBus();
+  const events = new MemoryEventBus(settings.eventHistory);
   const store = new MemoryJobStore(events, settings.retentionMs);
   const lifecycle = new JobLifecycle(store, settings);
   const queue = new MemoryJobQueue(store, events, lifecycle);

@@ -48,7 +48,9 @@ export class MemoryJobQueue implements JobQueue {
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
-    return this.#store.job(id)?.record;
+    const record = this.#store.job(id)?.record;
+    // Read in the same tick as the record: the two always agree.
+    return record && Object.assign({}, record, { event_seq: this.#bus.lastSeq(id) });
   }
 
   async position(id: string): Promise<number | undefined> {

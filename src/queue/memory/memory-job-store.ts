@@ -1,5 +1,5 @@
 import { GiraffeError } from '../../errors';
-import { isFinal, type JobEvent, type JobProgress, type JobRecord } from '../../jobs';
+import { isFinal, type JobEventDraft, type JobPreview, type JobProgress, type JobRecord } from '../../jobs';
 import type { FinalState, JobStateStore, StartedJob } from '../job-lifecycle';
 import type { ListQuery } from '../ports';
 import type { MemoryEventBus } from './memory-event-bus';
@@ -48,6 +48,7 @@ export class MemoryJobStore implements JobStateStore {
     const job = this.#jobs.get(id);
     if (job?.expiresAt !== undefined && job.expiresAt <= Date.now()) {
       this.#jobs.delete(id);
+      this.#bus.forget(id);
       return undefined;
     }
     return job;
@@ -75,12 +76,15 @@ export class MemoryJobStore implements JobStateStore {
     return { record: job.record, cancelRequested: job.cancelRequested };
   }
 
-  async saveProgress(id: string, attempt: number, progress: JobProgress): Promise<void> {
+  async progress(id: string, attempt: number, progress: JobProgress, event: JobEventDraft): Promise<boolean> {
     const job = this.#owned(id, attempt);
-    if (job) job.record = { ...job.record, progress };
+    if (!job) return false;
+    job.record = { ...job.record, progress };
+    this.#bus.emit(event);
+    return true;
   }
 
-  async requeue(id: string, attempt: number, event: JobEvent): Promise<boolean> {
+  async requeue(id: string, attempt: number, event: JobEventDraft): Promise<boolean> {
     const job = this.#owned(id, attempt);
     if (!job) return false;
     const { progress: _progress, worker: _worker, ...rest } = job.record;
@@ -89,7 +93,7 @@ export class MemoryJobStore implements JobStateStore {
     return true;
   }
 
-  async finish(id: string, final: FinalState, event: JobEvent): Promise<boolean> {
+  async finish(id: string, final: FinalState, event: JobEventDraft): Promise<boolean> {
     const job = this.job(id);
     if (!job || isFinal(job.record.status)) return false;
     const now = Date.now();
@@ -99,8 +103,8 @@ export class MemoryJobStore implements JobStateStore {
     return true;
   }
 
-  async publish(event: JobEvent): Promise<void> {
-    this.#bus.emit(event);
+  async publishPreview(preview: JobPreview): Promise<void> {
+    await this.#bus.publishPreview(preview);
   }
 
   close(): void {
@@ -116,6 +120,9 @@ export class MemoryJobStore implements JobStateStore {
   #expire(): void {
     const now = Date.now();
     for (const [id, job] of this.#jobs)
-      if (job.expiresAt !== undefined && job.expiresAt <= now) this.#jobs.delete(id);
+      if (job.expiresAt !== undefined && job.expiresAt <= now) {
+        this.#jobs.delete(id);
+        this.#bus.forget(id);
+      }
   }
 }

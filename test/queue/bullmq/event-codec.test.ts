@@ -1,33 +1,43 @@
-import type { JobEvent } from '../../../src/jobs';
-import { decodeEvent, encodeEvent } from '../../../src/queue/bullmq/event-codec';
+import type { JobEvent, JobPreview } from '../../../src/jobs';
+import { decodeMessage, encodePreview } from '../../../src/queue/bullmq/event-codec';
 
 describe('event codec', () => {
-  it('round-trips events, latents as base64 float32', () => {
-    const data = new Float32Array([0, -1.5, 3.25, Number.MIN_VALUE, 1e30]);
+  it('decodes numbered events as they were published', () => {
     const event: JobEvent = {
       type: 'progress',
       job_id: 'j',
       at: '2026-01-01T00:00:00.000Z',
+      seq: 4,
       step: 1,
       steps: 2,
       elapsed_ms: 3,
       eta_ms: 4,
-      latents: { shape: [1, 1, 1, 5], data },
     };
-    const wire = encodeEvent(event);
-    expect(JSON.parse(wire).latents.float32_base64).toBe(Buffer.from(data.buffer).toString('base64'));
-    const back = decodeEvent(wire);
-    expect(back).toEqual(event);
-    if (back?.type !== 'progress' || !back.latents) throw new Error('expected latents');
-    expect(back.latents.data).toBeInstanceOf(Float32Array);
+    expect(decodeMessage(JSON.stringify(event))).toEqual(event);
+  });
 
-    const canceled: JobEvent = { type: 'canceled', job_id: 'j', at: event.at };
-    expect(decodeEvent(encodeEvent(canceled))).toEqual(canceled);
+  it('round-trips previews, their pixels as base64', () => {
+    const preview: JobPreview = {
+      type: 'preview',
+      job_id: 'j',
+      at: '2026-01-01T00:00:00.000Z',
+      step: 2,
+      steps: 5,
+      width: 2,
+      height: 1,
+      rgb: Buffer.from([0, 255, 1, 2, 3, 128]),
+    };
+    const wire = encodePreview(preview);
+    expect(JSON.parse(wire).rgb_base64).toBe(preview.rgb.toString('base64'));
+    expect(decodeMessage(wire)).toEqual(preview);
   });
 
   it('ignores messages that are not events', () => {
-    expect(decodeEvent('not json')).toBeUndefined();
-    expect(decodeEvent('42')).toBeUndefined();
-    expect(decodeEvent('{"type":"queued"}')).toBeUndefined();
+    expect(decodeMessage('not json')).toBeUndefined();
+    expect(decodeMessage('42')).toBeUndefined();
+    expect(decodeMessage('{"type":"queued"}')).toBeUndefined();
+    // An event without its number is not one a subscriber can place.
+    expect(decodeMessage('{"type":"queued","job_id":"j"}')).toBeUndefined();
+    expect(decodeMessage('{"type":"preview","job_id":"j"}')).toBeUndefined();
   });
 });

@@ -25,7 +25,11 @@ import { redisAvailable } from '../queue-fixtures';
     await redis.hset(keys.job('a'), 'spec', '{}', 'status', 'running', 'attempts', 1);
 
     const replies = await Promise.all([
-      batch.run('saveProgress', [keys.job('a')], ['1', '{"step":1}']),
+      batch.run(
+        'recordProgress',
+        [keys.job('a'), keys.stream('a')],
+        ['1', '{"step":1}', keys.events('a'), '{"type":"progress","job_id":"a"}', '10', '60000'],
+      ),
       batch.run('requestCancel', [keys.job('a')], [keys.cancel, 'a']),
       batch.run('requestCancel', [keys.job('missing')], [keys.cancel, 'missing']),
       batch.run(
@@ -40,7 +44,13 @@ import { redisAvailable } from '../queue-fixtures';
     expect(await redis.hmget(keys.job('a'), 'progress', 'cancel')).toEqual(['{"step":1}', '1']);
 
     // A later tick is a batch of its own.
-    expect(await batch.run('saveProgress', [keys.job('a')], ['2', '{"step":2}'])).toBe(0);
+    expect(
+      await batch.run(
+        'recordProgress',
+        [keys.job('a'), keys.stream('a')],
+        ['2', '{"step":2}', keys.events('a'), '{"type":"progress","job_id":"a"}', '10', '60000'],
+      ),
+    ).toBe(0);
     expect(evalsha).toHaveBeenCalledTimes(2);
   });
 

@@ -1,0 +1,8 @@
+export {
+  latentRgbFactors,
+  sd1LatentRgb,
+  sdxlLatentRgb,
+  type LatentFormat,
+  type LatentRgbFactors,
+} from './latent-rgb-factors';
+export { linearPreview, type Latents, type PreviewPixels } from './linear-preview';

@@ -1,0 +1,59 @@
+import { linearPreview, sd1LatentRgb, type LatentRgbFactors, type PreviewPixels } from '../pipeline/preview';
+import type { StepProgress } from '../pipeline';
+import type { JobContext } from '../queue';
+
+export interface PreviewMakerOptions {
+  /** Previews are made at most this often (the last step always gets one). @defaultValue 0: every step */
+  readonly minIntervalMs?: number;
+  /** @defaultValue SD 1.x/2.x factors */
+  readonly factors?: LatentRgbFactors;
+}
+
+/**
+ * Turns a job's step latents (x₀) into previews on the worker's main thread,
+ * beside the denoising thread, never in its way: while one preview is still
+ * being published the next step's is skipped, not queued behind it.
+ */
+export class PreviewMaker {
+  readonly #context: Pick<JobContext, 'preview'>;
+  readonly #minIntervalMs: number;
+  readonly #factors: LatentRgbFactors;
+  #busy = false;
+  #lastAt = -Infinity;
+  /** Previews published and skipped, for the job's log line. */
+  published = 0;
+  skipped = 0;
+
+  constructor(context: Pick<JobContext, 'preview'>, options: PreviewMakerOptions = {}) {
+    this.#context = context;
+    this.#minIntervalMs = options.minIntervalMs ?? 0;
+    this.#factors = options.factors ?? sd1LatentRgb;
+  }
+
+  /** Offers a step; makes and publishes its preview unless one is under way or it is too soon. */
+  offer(step: StepProgress): void {
+    const now = performance.now();
+    const last = step.step >= step.steps;
+    if (this.#busy || (!last && now - this.#lastAt < this.#minIntervalMs)) {
+      this.skipped += 1;
+      return;
+    }
+    let pixels: PreviewPixels;
+    try {
+      pixels = linearPreview({ shape: step.shape, data: step.predictedOriginal }, this.#factors);
+    } catch {
+      // A latent layout the factors do not fit (not 4 channels): this model gets no previews.
+      this.skipped += 1;
+      return;
+    }
+    this.#busy = true;
+    this.#lastAt = now;
+    this.#context
+      .preview({ step: step.step, steps: step.steps, ...pixels })
+      .then(
+        () => (this.published += 1),
+        () => (this.skipped += 1),
+      )
+      .finally(() => (this.#busy = false));
+  }
+}
