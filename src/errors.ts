@@ -57,6 +57,9 @@ export const errorCatalogue = {
     retryable: false,
   },
   GIRAFFE_ERR_WEBHOOK_DELIVERY_FAILED: { status: 502, title: 'Webhook delivery failed', retryable: true },
+  GIRAFFE_ERR_UPGRADE_REQUIRED: { status: 426, title: 'WebSocket upgrade required', retryable: false },
+  GIRAFFE_ERR_STREAM_MESSAGE_INVALID: { status: 400, title: 'Invalid stream message', retryable: false },
+  GIRAFFE_ERR_STREAM_TOO_SLOW: { status: 429, title: 'Stream client too slow', retryable: true },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

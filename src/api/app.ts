@@ -5,6 +5,7 @@ import type { Config } from '../config';
 import type { QueueDriver } from '../queue';
 import { ApiKeys } from './api-keys';
 import Redis from 'ioredis';
+import websocket from '@fastify/websocket';
 import { apiKeyAuth } from './auth';
 import { MemoryIdempotencyStore, RedisIdempotencyStore, type IdempotencyStore } from './idempotency';
 import { rateLimits } from './rate-limit';
@@ -20,6 +21,10 @@ import { imageRoutes } from './routes/images';
 import { jobRoutes } from './routes/jobs';
 import { modelRoutes } from './routes/models';
 import { openAiImageRoutes } from './routes/openai-images';
+import { jobStreamRoutes } from './routes/job-streams';
+import { multiplexStreamRoutes } from './routes/multiplex-stream';
+import { StreamConnections } from './streams/stream-connections';
+import { StreamHub } from './streams/stream-hub';
 
 export interface AppDependencies {
   readonly config: Config;
@@ -40,6 +45,8 @@ declare module 'fastify' {
       readonly streamTokens: StreamTokens;
       /** The API's own Redis connection (rate limits, idempotency keys); undefined in embedded mode. */
       readonly redis: Redis | undefined;
+      /** Progress streams: the shared job subscriptions and the open connections. */
+      readonly streams: { readonly hub: StreamHub; readonly connections: StreamConnections };
     };
   }
   interface FastifyRequest {
@@ -88,7 +95,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       : new MemoryIdempotencyStore(),
     redis,
     streamTokens: new StreamTokens(deps.config.STREAM_TOKEN_SECRET, deps.config.STREAM_TOKEN_TTL_SECONDS),
+    streams: {
+      hub: new StreamHub(deps.driver),
+      connections: new StreamConnections(deps.config.STREAM_PING_MS),
+    },
   });
+  // Stream clients are told the server is going away before it waits for connections to end.
+  app.addHook('preClose', async () => app.giraffe.streams.connections.closeAll());
+  app.addHook('onClose', async () => app.giraffe.streams.hub.close());
   if (deps.config.REDIS_URL && !deps.config.STREAM_TOKEN_SECRET) {
     deps.logger.warn('STREAM_TOKEN_SECRET is not set: stream tokens this API process issues work only on it');
   }
@@ -101,6 +115,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // Before any plugin that adds routes: the document lists the routes registered after it.
   await app.register(openApi);
   await app.register(metricsPlugin);
+  // Frames from clients are small control messages; anything larger is refused (close code 1009).
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
   await app.register(healthRoutes);
   await app.register(modelRoutes);
@@ -108,5 +124,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(jobRoutes);
   await app.register(imageRoutes);
   await app.register(openAiImageRoutes);
+  await app.register(jobStreamRoutes);
+  await app.register(multiplexStreamRoutes);
   return app;
 }

@@ -6,6 +6,17 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Route answers without an API key (health checks, docs). */
     public?: boolean;
+    /**
+     * A progress stream: `?token=` (the job's stream token, for the `:id`
+     * parameter) stands in for the API key, because browsers cannot set
+     * headers on a WebSocket. `optional`: the multiplexed stream, which also
+     * opens without either and takes a token per subscribed job.
+     */
+    streamAuth?: 'token' | 'optional';
+  }
+  interface FastifyRequest {
+    /** Whether the request showed an API key or stream token that checked out (always true when the API is open). */
+    authenticated: boolean;
   }
 }
 
@@ -18,15 +29,38 @@ declare module 'fastify' {
 export const apiKeyAuth = fp(
   async (app) => {
     app.decorateRequest('owner', null);
-    const { keys } = app.giraffe;
+    app.decorateRequest('authenticated', true);
+    const { keys, streamTokens } = app.giraffe;
     if (!keys.enabled) app.log.warn('API_KEYS is not set: the API is open to anyone who can reach it');
     app.addHook('onRequest', async (request, reply) => {
-      if (!keys.enabled || request.routeOptions.config?.public) return;
+      const config = request.routeOptions.config;
       const key = presentedKey(request.headers);
+      if (config?.streamAuth && key === undefined) {
+        const token = (request.query as { token?: unknown }).token;
+        const jobId = (request.params as { id?: unknown }).id;
+        if (typeof token === 'string' && typeof jobId === 'string') {
+          try {
+            request.owner = streamTokens.verify(token, jobId);
+            return;
+          } catch (err) {
+            const detail = err instanceof Error ? err.message : 'stream token is not valid';
+            return sendProblem(reply, problemFor('GIRAFFE_ERR_AUTH_REQUIRED', detail));
+          }
+        }
+        if (config.streamAuth === 'optional' && keys.enabled) {
+          request.authenticated = false;
+          return;
+        }
+      }
+      if (!keys.enabled || config?.public) return;
       const owner = key === undefined ? undefined : keys.identify(key);
       if (owner === undefined) {
         const detail =
-          key === undefined ? 'send an API key as "Authorization: Bearer <key>"' : 'the API key is not valid';
+          key === undefined
+            ? config?.streamAuth
+              ? `send an API key as "Authorization: Bearer <key>", or the job's stream token as ?token=`
+              : 'send an API key as "Authorization: Bearer <key>"'
+            : 'the API key is not valid';
         return sendProblem(reply, problemFor('GIRAFFE_ERR_AUTH_REQUIRED', detail), {
           'www-authenticate': 'Bearer realm="giraffe"',
         });

@@ -5,6 +5,8 @@ export function jobLinks(job: Pick<JobRecord, 'id' | 'result'>): Record<string, 
   const base = `/v1/jobs/${job.id}`;
   return {
     self: base,
+    stream: `${base}/stream`,
+    events: `${base}/events`,
     images: (job.result?.images ?? []).map((img) => `${base}/images/${img.index}`),
   };
 }

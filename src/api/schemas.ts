@@ -163,6 +163,10 @@ export const jobViewSchema = z
     stream_token_expires_at: isoTime.optional(),
     links: z.looseObject({
       self: z.string(),
+      stream: z
+        .string()
+        .describe('WebSocket progress stream (`ws://…`): events as JSON text, previews as binary frames.'),
+      events: z.string().describe('The same stream as Server-Sent Events.'),
       images: z.array(z.string()),
     }),
   })

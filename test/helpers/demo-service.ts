@@ -27,7 +27,12 @@ export interface DemoService {
  * settings as environment strings (API_KEYS, WEBHOOK_SECRET, …).
  */
 export async function startDemoService(
-  options: { env?: Record<string, string>; worker?: boolean } = {},
+  options: {
+    env?: Record<string, string>;
+    worker?: boolean;
+    /** More models (id → directory) the API accepts and the worker serves. */
+    models?: Record<string, string>;
+  } = {},
 ): Promise<DemoService> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'giraffe-service-'));
   const config = loadConfig({
@@ -37,15 +42,22 @@ export async function startDemoService(
     ...options.env,
   });
   const demoDir = await ensureDemoModel(config.DATA_DIR);
-  const driver = createQueueDriver({ dataDir: config.DATA_DIR });
+  // REDIS_URL in `env`: the distributed driver (give REDIS_PREFIX too, and delete its keys after).
+  const driver = createQueueDriver({
+    redisUrl: config.REDIS_URL,
+    prefix: config.REDIS_PREFIX,
+    dataDir: config.DATA_DIR,
+    eventHistory: config.STREAM_HISTORY_MAX,
+  });
   const logger = pino({ level: 'silent' });
-  const app = await buildApp({ config, driver, logger, extraModels: { demo: demoDir } });
+  const models = { demo: demoDir, ...options.models };
+  const app = await buildApp({ config, driver, logger, extraModels: models });
   const worker =
     options.worker === false
       ? undefined
       : await WorkerService.start({
           driver,
-          models: [{ id: 'demo', dir: demoDir }],
+          models: Object.entries(models).map(([id, dir]) => ({ id, dir })),
           logger,
           webhooks: webhooksFromConfig(config),
         });

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import {
-  ensureDemoModel,
+  writeDemoModel,
   loadPipeline,
   writeFixtureModel,
   readPngTextChunks,
@@ -17,7 +17,7 @@ import {
 import { isGiraffeError } from '../../src/errors';
 import { channelStd, compareRgb, decodeRgb } from '../helpers/images';
 
-// The demo model's U-Net predicts noise exactly for a prompt-dependent target,
+// The exact demo model's U-Net predicts noise exactly for a prompt-dependent target,
 // so every correct scheduler must land on the picture the model itself says
 // is the target. The target is read from the model (U-Net at sample = 0), not
 // from the generator's code.
@@ -71,7 +71,8 @@ async function targetPicture(): Promise<Uint8Array> {
 }
 
 beforeAll(async () => {
-  modelDir = await ensureDemoModel(tmp);
+  modelDir = path.join(tmp, 'demo-exact');
+  await writeDemoModel(modelDir, { exact: true });
   pipeline = await StableDiffusionPipeline.load(modelDir);
 });
 afterAll(async () => {

@@ -165,7 +165,17 @@ function targetBasis(): Float32Array {
  * prompt's, position-weighted, summed and RMS-normalised, selects a mix of
  * coloured blobs on an 8×8 grid that is resized (linearly) to h×w.
  */
-export function buildDemoUnet(w: DemoWeights): OnnxGraphBuilder {
+/**
+ * How sure the demo U-Net is: its ε is the exact one times
+ * 1/(1 + (σ/σ_c)²). Like a real model it sees mostly noise at high σ, so its
+ * predicted x₀ (what previews show) starts noisy and sharpens into the
+ * picture, and it is exact as σ → 0, so the sigma schedulers still land on
+ * the target. The `exact` variant (ε exact at every σ) is the tests' oracle
+ * for the schedulers.
+ */
+export const DEMO_SIGMA_CONFIDENT = 2;
+
+export function buildDemoUnet(w: DemoWeights, options: { readonly exact?: boolean } = {}): OnnxGraphBuilder {
   const D = DEMO_HIDDEN_SIZE;
   const g = new OnnxGraphBuilder('demo_unet', {
     docString: 'giraffe demo U-Net: exact epsilon for a prompt-dependent target',
@@ -209,7 +219,13 @@ export function buildDemoUnet(w: DemoWeights): OnnxGraphBuilder {
   const sigmaFlat = g.op('Add', [sigmaLo, g.op('Mul', [frac, g.op('Sub', [sigmaHi, sigmaLo])])]);
   const sigma = g.op('Reshape', [sigmaFlat, g.int64s('sigma_shape', [-1, 1, 1, 1])]);
   const inputScale = g.op('Sqrt', [g.op('Add', [g.op('Mul', [sigma, sigma]), g.scalar('one', 1)])]);
-  const eps = g.op('Div', [g.op('Sub', [g.op('Mul', [sample, inputScale]), target]), sigma]);
+  const exact = g.op('Div', [g.op('Sub', [g.op('Mul', [sample, inputScale]), target]), sigma]);
+  let eps = exact;
+  if (!options.exact) {
+    const ratio = g.op('Div', [sigma, g.scalar('sigma_confident', DEMO_SIGMA_CONFIDENT)]);
+    const confidence = g.op('Reciprocal', [g.op('Add', [g.op('Mul', [ratio, ratio]), g.scalar('one_c', 1)])]);
+    eps = g.op('Mul', [exact, confidence]);
+  }
   g.output('out_sample', 'float32', ['batch', 4, 'height', 'width'], eps);
   return g;
 }

@@ -15,14 +15,14 @@ import { modelIndex, sd15SchedulerConfig, unetConfig, vaeConfig, writeJson } fro
  * Version of what {@link writeDemoModel} writes. Bump it whenever the
  * generator's output changes, so existing data directories regenerate.
  */
-export const DEMO_MODEL_VERSION = 1;
+export const DEMO_MODEL_VERSION = 2;
 
 /** Name of the marker file that says which generator wrote a directory. */
 export const DEMO_MARKER_FILE = 'giraffe.json';
 
 const DEMO_FORMAT = 'giraffe-demo';
 
-async function fillDemoModel(dir: string): Promise<void> {
+async function fillDemoModel(dir: string, options: DemoModelOptions = {}): Promise<void> {
   const vocabulary = await writeDemoTokenizer(path.join(dir, 'tokenizer'));
   const weights = demoWeights(vocabulary.size, vocabulary.startOfTextId, vocabulary.endOfTextId);
   await writeJson(path.join(dir, 'model_index.json'), modelIndex());
@@ -31,14 +31,16 @@ async function fillDemoModel(dir: string): Promise<void> {
   await writeJson(path.join(dir, 'vae_decoder', 'config.json'), vaeConfig(512, []));
   await fsp.mkdir(path.join(dir, 'text_encoder'), { recursive: true });
   await buildDemoTextEncoder(weights).save(path.join(dir, 'text_encoder', 'model.onnx'));
-  await buildDemoUnet(weights).save(path.join(dir, 'unet', 'model.onnx'));
+  await buildDemoUnet(weights, options).save(path.join(dir, 'unet', 'model.onnx'));
   await buildDemoVaeDecoder().save(path.join(dir, 'vae_decoder', 'model.onnx'));
   // The marker goes last: a directory with a current marker is complete.
   await writeJson(path.join(dir, DEMO_MARKER_FILE), {
     format: DEMO_FORMAT,
     version: DEMO_MODEL_VERSION,
-    description:
-      'giraffe built-in demo model: exact denoiser for a prompt-dependent picture, written by giraffe',
+    ...(options.exact ? { exact: true } : {}),
+    description: options.exact
+      ? 'giraffe demo model, exact variant: an exact denoiser for a prompt-dependent picture (a scheduler test oracle)'
+      : 'giraffe built-in demo model: a denoiser that grows exact as noise falls, for a prompt-dependent picture',
   });
 }
 
@@ -62,8 +64,17 @@ async function isCurrentDemo(dir: string): Promise<boolean> {
  * on every run. The directory is filled beside `dir` and renamed into place,
  * replacing any existing `dir`.
  */
-export async function writeDemoModel(dir: string): Promise<void> {
-  await writeDirectoryAtomically(path.resolve(dir), fillDemoModel);
+export async function writeDemoModel(dir: string, options: DemoModelOptions = {}): Promise<void> {
+  await writeDirectoryAtomically(path.resolve(dir), (into) => fillDemoModel(into, options));
+}
+
+export interface DemoModelOptions {
+  /**
+   * An exact denoiser at every σ (the scheduler tests' oracle: every scheduler
+   * lands on the target). Default: the built-in demo, whose predicted x₀
+   * starts noisy like a real model's, so its previews go from noise to picture.
+   */
+  readonly exact?: boolean;
 }
 
 /**

@@ -4,13 +4,14 @@ import * as ort from 'onnxruntime-node';
 import { writeDemoModel } from '../../../src/pipeline/demo';
 import { makeTempDir, removeTempDir, sd15AlphaBar, sd15Sigma, testValues } from './demo-test-helpers';
 
-// The demo U-Net claims ε = (sample − √ᾱ·T)/√(1 − ᾱ) for a prompt-dependent
-// target T. Everything here is measured on the graph: T is read back from the
+// The exact demo U-Net claims ε = (sample − √ᾱ·T)/√(1 − ᾱ) for a prompt-dependent
+// target T; the built-in one claims that times 1/(1 + (σ/2)²). Everything here is measured on the graph: T is read back from the
 // U-Net at sample = 0, ᾱ comes from the SD 1.5 formula written in the helpers.
 
 let tmp: string;
 let textEncoder: ort.InferenceSession;
 let unet: ort.InferenceSession;
+let builtInUnet: ort.InferenceSession;
 let vae: ort.InferenceSession;
 let vocab: Record<string, number>;
 
@@ -20,7 +21,9 @@ const PLANE = 4 * H * W;
 
 beforeAll(async () => {
   tmp = makeTempDir('demo-unet');
-  await writeDemoModel(tmp);
+  await writeDemoModel(tmp, { exact: true });
+  await writeDemoModel(path.join(tmp, 'built-in'));
+  builtInUnet = await ort.InferenceSession.create(path.join(tmp, 'built-in', 'unet', 'model.onnx'));
   vocab = JSON.parse(fs.readFileSync(path.join(tmp, 'tokenizer', 'vocab.json'), 'utf8')) as Record<
     string,
     number
@@ -30,7 +33,7 @@ beforeAll(async () => {
   vae = await ort.InferenceSession.create(path.join(tmp, 'vae_decoder', 'model.onnx'));
 });
 afterAll(async () => {
-  await Promise.all([textEncoder?.release(), unet?.release(), vae?.release()]);
+  await Promise.all([textEncoder?.release(), unet?.release(), builtInUnet?.release(), vae?.release()]);
   removeTempDir(tmp);
 });
 
@@ -51,9 +54,14 @@ async function encode(...prompts: string[]): Promise<ort.Tensor> {
   return out.last_hidden_state;
 }
 
-async function epsilon(sample: Float32Array, timesteps: number[], hidden: ort.Tensor): Promise<Float32Array> {
+async function epsilon(
+  sample: Float32Array,
+  timesteps: number[],
+  hidden: ort.Tensor,
+  session = unet,
+): Promise<Float32Array> {
   const batch = sample.length / PLANE;
-  const out = await unet.run({
+  const out = await session.run({
     sample: new ort.Tensor('float32', sample, [batch, 4, H, W]),
     timestep: new ort.Tensor('float32', Float32Array.from(timesteps), [timesteps.length]),
     encoder_hidden_states: hidden,
@@ -118,6 +126,21 @@ describe('the demo U-Net', () => {
         const expected = (sample[i] - Math.sqrt(a) * T[i]) / Math.sqrt(1 - a);
         worst = Math.max(worst, Math.abs(eps[i] - expected) / (1 + Math.abs(expected)));
       }
+      expect(worst).toBeLessThan(2e-5);
+    },
+  );
+
+  it.each([1, 261, 640.8, 999])(
+    'built-in: predicts the exact ε times 1/(1 + (σ/2)²) at timestep %p, so x₀ starts noisy and sharpens',
+    async (t) => {
+      const hidden = await encode(PROMPT);
+      const sample = testValues(PLANE, 7 + Math.round(t), -3, 3);
+      const exact = await epsilon(sample, [t], hidden);
+      const builtIn = await epsilon(sample, [t], hidden, builtInUnet);
+      const confidence = 1 / (1 + (sd15Sigma(t) / 2) ** 2);
+      let worst = 0;
+      for (let i = 0; i < PLANE; i++)
+        worst = Math.max(worst, Math.abs(builtIn[i] - exact[i] * confidence) / (1 + Math.abs(exact[i])));
       expect(worst).toBeLessThan(2e-5);
     },
   );

@@ -1,0 +1,269 @@
+import {
+  finalEventTypes,
+  isFinal,
+  type JobEvent,
+  type JobMessage,
+  type JobPreview,
+  type JobRecord,
+} from '../../jobs';
+import {
+  streamCloseCodes,
+  type PreviewCadence,
+  type PreviewFormat,
+  type PreviewFrameHeader,
+  type StreamMessage,
+} from '../../jobs/stream-protocol';
+import type { QueueDriver } from '../../queue';
+import { jobView } from '../job-view';
+import type { EncodedPreview, PositionUpdate, StreamHub } from './stream-hub';
+
+/** Where a feed writes: a WebSocket, an SSE response, or one job's share of a multiplexed socket. */
+export interface StreamSink {
+  /** Sends a JSON message; `id` is the `seq` of a kept event (SSE's event id). */
+  send(message: StreamMessage, id?: number): void;
+  sendPreview(header: PreviewFrameHeader, preview: EncodedPreview): void;
+  /** Bytes written to the client and not yet taken by it. */
+  readonly buffered: number;
+  /** The job has ended and its final state went out. */
+  end(): void;
+  /** Gives up on the client (it reads too slowly), with a close code and reason. */
+  abort(code: number, reason: string): void;
+}
+
+export interface FeedOptions {
+  readonly cadence: PreviewCadence;
+  readonly format: PreviewFormat;
+  /** Longest side of previews; capped at the job's image size. */
+  readonly size: number;
+  /** Resume after this event (`?after=`, `Last-Event-ID`); undefined: start from a snapshot. */
+  readonly after?: number;
+}
+
+export interface FeedLimits {
+  /** Unread bytes beyond which previews are dropped for this client. */
+  readonly previewDropBytes: number;
+  /** Unread bytes beyond which the client is disconnected. */
+  readonly closeBytes: number;
+}
+
+/** How many previews a feed sent and dropped (for metrics). */
+export interface FeedCounters {
+  previewsSent: number;
+  previewsDropped: number;
+}
+
+/** A job event as the stream shows it: result images carry their URLs. */
+function eventMessage(event: JobEvent): StreamMessage {
+  if (event.type !== 'succeeded') return { ...event };
+  const base = `/v1/jobs/${event.job_id}/images`;
+  return {
+    ...event,
+    result: {
+      ...event.result,
+      images: event.result.images.map((img) => ({ ...img, url: `${base}/${img.index}` })),
+    },
+  };
+}
+
+/**
+ * One client's view of one job: a snapshot (or, on resume, exactly the
+ * events it missed), then the live events in `seq` order with none lost or
+ * repeated, and previews at the cadence, format and size it asked for.
+ * It subscribes before it reads the state, holds live messages back until
+ * the state is out, and drops any event the state already covered.
+ */
+export class JobFeed {
+  readonly counters: FeedCounters = { previewsSent: 0, previewsDropped: 0 };
+  #cursor = 0;
+  #live = false;
+  #ended = false;
+  #held: (JobMessage | PositionUpdate)[] = [];
+  #events: Promise<void> = Promise.resolve();
+  #detach: (() => void) | undefined;
+  #position: number | undefined;
+  #status: JobRecord['status'] = 'queued';
+  #previewBusy = false;
+  #previewNext: JobPreview | undefined;
+  #lastPreviewAt = -Infinity;
+  #size: number;
+
+  constructor(
+    private readonly hub: StreamHub,
+    private readonly driver: QueueDriver,
+    private readonly job: JobRecord,
+    private readonly sink: StreamSink,
+    private readonly options: FeedOptions,
+    private readonly limits: FeedLimits,
+  ) {
+    this.#size = Math.max(1, Math.min(options.size, Math.max(job.request.width, job.request.height)));
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Sends the state and starts the live feed; rejects when the bus or the store is unreachable. */
+  async start(): Promise<void> {
+    const id = this.job.id;
+    this.#detach = await this.hub.follow(id, (message) => {
+      if (this.#live) this.#accept(message);
+      else this.#held.push(message);
+    });
+    const missed =
+      this.options.after === undefined ? undefined : await this.driver.events.history(id, this.options.after);
+    if (missed) {
+      this.#cursor = this.options.after!;
+      for (const event of missed) this.#sendEvent(event);
+      if (!this.#ended && this.#status === 'running') await this.#sendLatestPreview();
+    } else {
+      await this.#sendSnapshot(this.options.after !== undefined);
+    }
+    this.#live = true;
+    const held = this.#held;
+    this.#held = [];
+    for (const message of held) this.#accept(message);
+  }
+
+  /** Stops following (the client left). */
+  stop(): void {
+    this.#ended = true;
+    this.#detach?.();
+    this.#detach = undefined;
+  }
+
+  async #sendSnapshot(resync: boolean): Promise<void> {
+    const record = (await this.driver.queue.get(this.job.id)) ?? this.job;
+    const position = record.status === 'queued' ? await this.driver.queue.position(record.id) : undefined;
+    this.#cursor = Math.max(this.#cursor, record.event_seq ?? 0);
+    this.#status = record.status;
+    this.#position = position;
+    this.#write({
+      type: 'snapshot',
+      job_id: record.id,
+      seq: this.#cursor,
+      ...(resync ? { resync: true } : {}),
+      job: jobView(record, position),
+    });
+    if (isFinal(record.status)) return this.#finish();
+    if (record.status === 'running') await this.#sendLatestPreview();
+  }
+
+  async #sendLatestPreview(): Promise<void> {
+    const preview = await this.driver.events.latestPreview(this.job.id).catch(() => undefined);
+    if (preview) this.#offerPreview(preview, true);
+  }
+
+  #accept(message: JobMessage | PositionUpdate): void {
+    if (this.#ended) return;
+    if (message.type === 'preview') return this.#offerPreview(message, false);
+    if (message.type === 'position') {
+      if (this.#status !== 'queued' || message.position === this.#position) return;
+      this.#position = message.position;
+      // An update of the last `queued` state: it repeats that event's seq.
+      this.#write({
+        type: 'queued',
+        job_id: this.job.id,
+        seq: this.#cursor,
+        position: message.position,
+        update: true,
+      });
+      return;
+    }
+    this.#events = this.#events
+      .then(() => this.#onEvent(message))
+      .catch(() => this.#give(1011, 'the event bus failed'));
+  }
+
+  async #onEvent(event: JobEvent): Promise<void> {
+    if (this.#ended || event.seq <= this.#cursor) return;
+    if (event.seq > this.#cursor + 1) {
+      // A gap (the bus lost messages while reconnecting): fill it from the kept events, or start over.
+      const missed = await this.driver.events.history(this.job.id, this.#cursor);
+      if (!missed) return this.#sendSnapshot(true);
+      for (const e of missed) if (!this.#ended && e.seq > this.#cursor) this.#sendEvent(e);
+      return;
+    }
+    this.#sendEvent(event);
+  }
+
+  #sendEvent(event: JobEvent): void {
+    this.#cursor = event.seq;
+    if (event.type === 'queued') {
+      this.#status = 'queued';
+      this.#position = event.position;
+    } else if (event.type === 'started') this.#status = 'running';
+    this.#write(eventMessage(event), event.seq);
+    if (finalEventTypes.has(event.type)) this.#finish();
+  }
+
+  #offerPreview(preview: JobPreview, latest: boolean): void {
+    const { cadence } = this.options;
+    if (this.#ended || cadence.kind === 'none') return;
+    const last = preview.step >= preview.steps;
+    if (!latest && !last) {
+      if (cadence.kind === 'every' && preview.step % cadence.steps !== 0) return;
+      if (cadence.kind === 'interval' && performance.now() - this.#lastPreviewAt < cadence.ms) return;
+    }
+    if (this.sink.buffered > this.limits.previewDropBytes) {
+      this.counters.previewsDropped += 1;
+      return;
+    }
+    if (this.#previewBusy) {
+      // Only the newest waits; the one it replaces is dropped, never queued.
+      if (this.#previewNext) this.counters.previewsDropped += 1;
+      this.#previewNext = preview;
+      return;
+    }
+    this.#previewBusy = true;
+    this.#lastPreviewAt = performance.now();
+    this.hub
+      .encodePreview(preview, this.options.format, this.#size)
+      .then((encoded) => {
+        if (this.#ended) return;
+        this.sink.sendPreview(
+          {
+            format: encoded.format,
+            step: preview.step,
+            steps: preview.steps,
+            width: encoded.width,
+            height: encoded.height,
+            seq: this.#cursor,
+            job_id: this.job.id,
+          },
+          encoded,
+        );
+        this.counters.previewsSent += 1;
+        this.#checkBuffer();
+      })
+      .catch(() => (this.counters.previewsDropped += 1))
+      .finally(() => {
+        this.#previewBusy = false;
+        const next = this.#previewNext;
+        this.#previewNext = undefined;
+        if (next) this.#offerPreview(next, false);
+      });
+  }
+
+  #write(message: StreamMessage, id?: number): void {
+    if (this.#ended) return;
+    this.sink.send(message, id);
+    this.#checkBuffer();
+  }
+
+  #checkBuffer(): void {
+    if (this.sink.buffered > this.limits.closeBytes)
+      this.#give(streamCloseCodes.tooSlow, 'client too slow: it left too much unread');
+  }
+
+  #give(code: number, reason: string): void {
+    if (this.#ended) return;
+    this.stop();
+    this.sink.abort(code, reason);
+  }
+
+  #finish(): void {
+    if (this.#ended) return;
+    this.stop();
+    this.sink.end();
+  }
+}

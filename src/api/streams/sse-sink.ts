@@ -1,0 +1,50 @@
+import type { ServerResponse } from 'node:http';
+import { streamCloseCodes, type PreviewFrameHeader, type StreamMessage } from '../../jobs/stream-protocol';
+import type { StreamSink } from './job-feed';
+import type { EncodedPreview } from './stream-hub';
+
+/**
+ * A Server-Sent Events response as a feed's sink: each message is an event
+ * named by its `type`; kept events carry their `seq` as the event id, so a
+ * browser's EventSource reconnects with `Last-Event-ID` and resumes.
+ * Previews are `preview` events with the image in base64 and no id.
+ */
+export class SseSink implements StreamSink {
+  constructor(private readonly response: ServerResponse) {}
+
+  get buffered(): number {
+    return this.response.writableLength;
+  }
+
+  send(message: StreamMessage, id?: number): void {
+    const head = id === undefined ? '' : `id: ${id}\n`;
+    this.#write(`${head}event: ${message.type}\ndata: ${JSON.stringify(message)}\n\n`);
+  }
+
+  sendPreview(header: PreviewFrameHeader, preview: EncodedPreview): void {
+    const message = { type: 'preview', ...header, data: preview.data.toString('base64') };
+    this.#write(`event: preview\ndata: ${JSON.stringify(message)}\n\n`);
+  }
+
+  /** A comment line: keeps proxies from timing the connection out. */
+  ping(): void {
+    this.#write(': ping\n\n');
+  }
+
+  end(): void {
+    if (!this.response.writableEnded) this.response.end();
+  }
+
+  abort(code: number, reason: string): void {
+    const error =
+      code === streamCloseCodes.tooSlow ? 'GIRAFFE_ERR_STREAM_TOO_SLOW' : 'GIRAFFE_ERR_QUEUE_UNAVAILABLE';
+    // Written past the limit on purpose: it is the last thing this client gets.
+    this.#write(`event: error\ndata: ${JSON.stringify({ type: 'error', code: error, message: reason })}\n\n`);
+    this.response.end();
+    setTimeout(() => this.response.destroy(), 2000).unref();
+  }
+
+  #write(chunk: string): void {
+    if (!this.response.writableEnded && !this.response.destroyed) this.response.write(chunk);
+  }
+}

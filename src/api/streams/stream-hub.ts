@@ -1,0 +1,170 @@
+import sharp from 'sharp';
+import type { JobMessage, JobPreview } from '../../jobs';
+import type { PreviewFormat } from '../../jobs/stream-protocol';
+import type { QueueDriver } from '../../queue';
+
+type Listener = (message: JobMessage | PositionUpdate) => void;
+
+/** The hub's own message: a queued job's place in the queue changed. */
+export interface PositionUpdate {
+  readonly type: 'position';
+  readonly job_id: string;
+  readonly position: number;
+}
+
+/** An encoded preview, ready to send. */
+export interface EncodedPreview {
+  readonly format: PreviewFormat;
+  readonly width: number;
+  readonly height: number;
+  readonly data: Buffer;
+}
+
+/** One job followed by this process: one bus subscription, any number of stream clients. */
+interface Followed {
+  readonly listeners: Set<{ readonly listener: Listener }>;
+  subscribed: Promise<() => Promise<void>>;
+  /** The latest preview's encodings, by `format:size`, shared by every client that asks for the same. */
+  previews: Map<string, Promise<EncodedPreview>>;
+  previewStep: number;
+  /** Last position sent to listeners, while the job waits. */
+  position?: number;
+}
+
+export interface StreamHubOptions {
+  /** How often waiting jobs with listeners have their queue position checked. @defaultValue 1000 */
+  readonly positionPollMs?: number;
+}
+
+/**
+ * Where one API process's stream clients meet the event bus: a job has one
+ * bus subscription however many clients follow it, a preview is scaled and
+ * encoded once per format and size however many clients want it, and the
+ * queue positions of waiting jobs are checked on a timer and sent on when
+ * they change.
+ */
+export class StreamHub {
+  readonly #driver: QueueDriver;
+  readonly #followed = new Map<string, Followed>();
+  readonly #poll: NodeJS.Timeout;
+  #polling = false;
+
+  constructor(driver: QueueDriver, options: StreamHubOptions = {}) {
+    this.#driver = driver;
+    this.#poll = setInterval(() => void this.#pollPositions(), options.positionPollMs ?? 1000);
+    this.#poll.unref();
+  }
+
+  /** Jobs followed and clients following them, for metrics. */
+  get size(): { jobs: number; listeners: number } {
+    let listeners = 0;
+    for (const f of this.#followed.values()) listeners += f.listeners.size;
+    return { jobs: this.#followed.size, listeners };
+  }
+
+  /**
+   * Starts delivering a job's messages to `listener`; resolves once the bus
+   * subscription is live (so a state read after it misses nothing). The
+   * result stops the delivery.
+   */
+  async follow(jobId: string, listener: Listener): Promise<() => void> {
+    let followed = this.#followed.get(jobId);
+    if (!followed) {
+      const created: Followed = {
+        listeners: new Set(),
+        subscribed: Promise.resolve(async () => undefined),
+        previews: new Map(),
+        previewStep: -1,
+      };
+      created.subscribed = this.#driver.events.subscribe(jobId, (message) =>
+        this.#dispatch(created, message),
+      );
+      this.#followed.set(jobId, (followed = created));
+      created.subscribed.catch(() => {
+        if (this.#followed.get(jobId) === created) this.#followed.delete(jobId);
+      });
+    }
+    const entry = { listener };
+    followed.listeners.add(entry);
+    try {
+      await followed.subscribed;
+    } catch (err) {
+      followed.listeners.delete(entry);
+      throw err;
+    }
+    const current = followed;
+    return () => {
+      if (!current.listeners.delete(entry) || current.listeners.size > 0) return;
+      if (this.#followed.get(jobId) === current) this.#followed.delete(jobId);
+      void current.subscribed.then((stop) => stop()).catch(() => undefined);
+    };
+  }
+
+  /**
+   * The preview scaled to fit `size` (longest side, never beyond the job's
+   * image) and encoded; made once per job, step, format and size.
+   */
+  encodePreview(preview: JobPreview, format: PreviewFormat, size: number): Promise<EncodedPreview> {
+    const followed = this.#followed.get(preview.job_id);
+    const key = `${format}:${size}`;
+    if (followed && followed.previewStep === preview.step) {
+      const cached = followed.previews.get(key);
+      if (cached) return cached;
+    } else if (followed) {
+      followed.previews = new Map();
+      followed.previewStep = preview.step;
+    }
+    const encoding = encode(preview, format, size);
+    followed?.previews.set(key, encoding);
+    return encoding;
+  }
+
+  close(): void {
+    clearInterval(this.#poll);
+    for (const followed of this.#followed.values())
+      void followed.subscribed.then((stop) => stop()).catch(() => undefined);
+    this.#followed.clear();
+  }
+
+  #dispatch(followed: Followed, message: JobMessage | PositionUpdate): void {
+    if (message.type === 'started' || message.type === 'succeeded') followed.position = undefined;
+    for (const { listener } of [...followed.listeners]) {
+      try {
+        listener(message);
+      } catch {
+        // One client's failure is its own.
+      }
+    }
+  }
+
+  async #pollPositions(): Promise<void> {
+    if (this.#polling || this.#followed.size === 0) return;
+    this.#polling = true;
+    try {
+      for (const [jobId, followed] of [...this.#followed]) {
+        const position = await this.#driver.queue.position(jobId).catch(() => undefined);
+        if (position === undefined || position === followed.position) continue;
+        followed.position = position;
+        // Each client passes it on only if it differs from what it last told its own client.
+        this.#dispatch(followed, { type: 'position', job_id: jobId, position });
+      }
+    } finally {
+      this.#polling = false;
+    }
+  }
+}
+
+async function encode(preview: JobPreview, format: PreviewFormat, size: number): Promise<EncodedPreview> {
+  const scale = size / Math.max(preview.width, preview.height);
+  const width = Math.max(1, Math.round(preview.width * scale));
+  const height = Math.max(1, Math.round(preview.height * scale));
+  let image = sharp(preview.rgb, { raw: { width: preview.width, height: preview.height, channels: 3 } });
+  if (width !== preview.width || height !== preview.height) image = image.resize(width, height);
+  const data =
+    format === 'png'
+      ? await image.png({ compressionLevel: 3 }).toBuffer()
+      : format === 'webp'
+        ? await image.webp({ quality: 80, effort: 1 }).toBuffer()
+        : await image.jpeg({ quality: 80 }).toBuffer();
+  return { format, width, height, data };
+}

@@ -1,0 +1,20 @@
+export {
+  GiraffeClient,
+  GiraffeApiError,
+  type GiraffeClientOptions,
+  type Job,
+  type Problem,
+} from './giraffe-client';
+export { watchJob, streamUrl, type WatchOptions, type WatchResult, type ReceivedPreview } from './watch-job';
+export { readServerSentEvents, type ServerSentEvent } from './sse-reader';
+export {
+  decodePreviewFrame,
+  encodePreviewFrame,
+  parsePreviewCadence,
+  previewFormats,
+  streamCloseCodes,
+  PREVIEW_HEADER_BYTES,
+  type PreviewFormat,
+  type PreviewFrameHeader,
+  type StreamMessage,
+} from '../jobs/stream-protocol';
