@@ -110,13 +110,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     reply.header('x-request-id', request.id);
   });
   await app.register(problemHandlers);
+  // Before auth: its onRequest hook marks upgrade requests, so a refused upgrade's socket gets closed.
+  // Frames from clients are small control messages; anything larger is refused (close code 1009).
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   await app.register(apiKeyAuth);
   await app.register(rateLimits);
   // Before any plugin that adds routes: the document lists the routes registered after it.
   await app.register(openApi);
   await app.register(metricsPlugin);
-  // Frames from clients are small control messages; anything larger is refused (close code 1009).
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
   await app.register(healthRoutes);
   await app.register(modelRoutes);

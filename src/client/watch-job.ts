@@ -84,10 +84,11 @@ export function watchJob(options: WatchOptions): Promise<WatchResult> {
       });
       options.signal?.addEventListener('abort', () => socket.terminate(), { once: true });
       let refused: Error | undefined;
-      socket.on('unexpected-response', (_request, response) => {
+      socket.on('unexpected-response', (request, response) => {
         let body = '';
         response.on('data', (chunk: Buffer) => (body += chunk.toString()));
         response.on('end', () => {
+          request.destroy();
           refused = new Error(`stream refused: ${response.statusCode} ${body}`);
           finish(refused);
         });

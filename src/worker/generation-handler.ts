@@ -110,6 +110,8 @@ export function createGenerationHandler(
         },
       });
       await pending;
+      // The last step's preview goes out before the job's final event.
+      await previews.flush();
       const contentType = contentTypes[output.request.output_format];
       await Promise.all(
         output.images.map((data, index) => results.put(job.id, index, { data, content_type: contentType })),

@@ -11,14 +11,17 @@ export interface PreviewMakerOptions {
 
 /**
  * Turns a job's step latents (x₀) into previews on the worker's main thread,
- * beside the denoising thread, never in its way: while one preview is still
- * being published the next step's is skipped, not queued behind it.
+ * beside the denoising thread, never in its way: while one preview is being
+ * published only the newest step waits for its turn; the steps it replaces
+ * are skipped, never queued.
  */
 export class PreviewMaker {
   readonly #context: Pick<JobContext, 'preview'>;
   readonly #minIntervalMs: number;
   readonly #factors: LatentRgbFactors;
-  #busy = false;
+  #busy: Promise<void> | undefined;
+  /** The newest step offered while a preview was being published: it goes next (older ones are dropped). */
+  #next: StepProgress | undefined;
   #lastAt = -Infinity;
   /** Previews published and skipped, for the job's log line. */
   published = 0;
@@ -34,7 +37,12 @@ export class PreviewMaker {
   offer(step: StepProgress): void {
     const now = performance.now();
     const last = step.step >= step.steps;
-    if (this.#busy || (!last && now - this.#lastAt < this.#minIntervalMs)) {
+    if (this.#busy) {
+      if (this.#next) this.skipped += 1;
+      this.#next = step;
+      return;
+    }
+    if (!last && now - this.#lastAt < this.#minIntervalMs) {
       this.skipped += 1;
       return;
     }
@@ -46,14 +54,23 @@ export class PreviewMaker {
       this.skipped += 1;
       return;
     }
-    this.#busy = true;
     this.#lastAt = now;
-    this.#context
+    this.#busy = this.#context
       .preview({ step: step.step, steps: step.steps, ...pixels })
       .then(
-        () => (this.published += 1),
-        () => (this.skipped += 1),
+        () => void (this.published += 1),
+        () => void (this.skipped += 1),
       )
-      .finally(() => (this.#busy = false));
+      .finally(() => {
+        this.#busy = undefined;
+        const pending = this.#next;
+        this.#next = undefined;
+        if (pending) this.offer(pending);
+      });
+  }
+
+  /** Resolves once every preview offered so far is published (the last step's included). */
+  async flush(): Promise<void> {
+    while (this.#busy) await this.#busy;
   }
 }

@@ -52,6 +52,9 @@ export interface FeedCounters {
   previewsDropped: number;
 }
 
+/** How long a job's final event may wait for the preview being made before it. */
+const PREVIEW_SETTLE_MS = 1000;
+
 /** A job event as the stream shows it: result images carry their URLs. */
 function eventMessage(event: JobEvent): StreamMessage {
   if (event.type !== 'succeeded') return { ...event };
@@ -83,6 +86,7 @@ export class JobFeed {
   #position: number | undefined;
   #status: JobRecord['status'] = 'queued';
   #previewBusy = false;
+  #previewWork: Promise<void> = Promise.resolve();
   #previewNext: JobPreview | undefined;
   #lastPreviewAt = -Infinity;
   #size: number;
@@ -183,7 +187,16 @@ export class JobFeed {
       for (const e of missed) if (!this.#ended && e.seq > this.#cursor) this.#sendEvent(e);
       return;
     }
+    // The last step's preview, when it is being made, goes out before the job's final event.
+    if (finalEventTypes.has(event.type)) await this.#settlePreviews();
     this.#sendEvent(event);
+  }
+
+  async #settlePreviews(): Promise<void> {
+    const deadline = performance.now() + PREVIEW_SETTLE_MS;
+    while (this.#previewBusy && performance.now() < deadline) {
+      await Promise.race([this.#previewWork, new Promise((r) => setTimeout(r, PREVIEW_SETTLE_MS).unref())]);
+    }
   }
 
   #sendEvent(event: JobEvent): void {
@@ -216,7 +229,7 @@ export class JobFeed {
     }
     this.#previewBusy = true;
     this.#lastPreviewAt = performance.now();
-    this.hub
+    this.#previewWork = this.hub
       .encodePreview(preview, this.options.format, this.#size)
       .then((encoded) => {
         if (this.#ended) return;
@@ -235,7 +248,7 @@ export class JobFeed {
         this.counters.previewsSent += 1;
         this.#checkBuffer();
       })
-      .catch(() => (this.counters.previewsDropped += 1))
+      .catch(() => void (this.counters.previewsDropped += 1))
       .finally(() => {
         this.#previewBusy = false;
         const next = this.#previewNext;

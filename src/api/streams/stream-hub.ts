@@ -29,10 +29,12 @@ interface Followed {
   previewStep: number;
   /** Last position sent to listeners, while the job waits. */
   position?: number;
+  /** Whether the job may be waiting (not yet seen to start or end): only those are polled. */
+  waiting: boolean;
 }
 
 export interface StreamHubOptions {
-  /** How often waiting jobs with listeners have their queue position checked. @defaultValue 1000 */
+  /** How often waiting jobs with listeners have their queue position checked. @defaultValue 500 */
   readonly positionPollMs?: number;
 }
 
@@ -51,8 +53,27 @@ export class StreamHub {
 
   constructor(driver: QueueDriver, options: StreamHubOptions = {}) {
     this.#driver = driver;
-    this.#poll = setInterval(() => void this.#pollPositions(), options.positionPollMs ?? 1000);
+    this.#poll = setInterval(() => void this.#pollPositions(), options.positionPollMs ?? 500);
     this.#poll.unref();
+    // libvips loads its codecs on first use (tens of ms): do it now, not on the first client's first preview.
+    void Promise.all(
+      (['jpeg', 'webp', 'png'] as const).map((format) =>
+        encode(
+          {
+            type: 'preview',
+            job_id: '',
+            step: 0,
+            steps: 0,
+            width: 1,
+            height: 1,
+            rgb: Buffer.alloc(3),
+            at: '',
+          },
+          format,
+          8,
+        ),
+      ),
+    ).catch(() => undefined);
   }
 
   /** Jobs followed and clients following them, for metrics. */
@@ -75,6 +96,7 @@ export class StreamHub {
         subscribed: Promise.resolve(async () => undefined),
         previews: new Map(),
         previewStep: -1,
+        waiting: true,
       };
       created.subscribed = this.#driver.events.subscribe(jobId, (message) =>
         this.#dispatch(created, message),
@@ -127,7 +149,11 @@ export class StreamHub {
   }
 
   #dispatch(followed: Followed, message: JobMessage | PositionUpdate): void {
-    if (message.type === 'started' || message.type === 'succeeded') followed.position = undefined;
+    if (message.type === 'queued') followed.waiting = true;
+    else if (message.type !== 'position' && message.type !== 'preview' && message.type !== 'progress') {
+      followed.waiting = false;
+      followed.position = undefined;
+    }
     for (const { listener } of [...followed.listeners]) {
       try {
         listener(message);
@@ -142,6 +168,7 @@ export class StreamHub {
     this.#polling = true;
     try {
       for (const [jobId, followed] of [...this.#followed]) {
+        if (!followed.waiting) continue;
         const position = await this.#driver.queue.position(jobId).catch(() => undefined);
         if (position === undefined || position === followed.position) continue;
         followed.position = position;
