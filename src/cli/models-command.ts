@@ -5,7 +5,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import type { Config } from '../config';
 import { GiraffeError } from '../errors';
 import { HubClient, listModels, modelDirectory, pullModel, removeModel, verifyModel } from '../models';
-import { DEMO_MODEL } from './resolve-model';
+import { DEMO_MODEL, resolveModel } from './resolve-model';
 
 export const modelsUsage = `Usage: giraffe models <command>
 
@@ -148,7 +148,12 @@ async function verify(args: string[], config: Config): Promise<number> {
   }
   const arg = positionals[0];
   const underModels = path.join(config.MODELS_DIR, arg);
-  const dir = !arg.includes('/') && fs.existsSync(underModels) ? underModels : arg;
+  const dir =
+    arg === DEMO_MODEL && !fs.existsSync(underModels)
+      ? (await resolveModel(DEMO_MODEL, config)).dir
+      : !arg.includes('/') && fs.existsSync(underModels)
+        ? underModels
+        : arg;
   const report = await verifyModel(dir, {
     load: !values.quick,
     checksums: values.checksums,
