@@ -105,6 +105,16 @@ export const configSchema = z.object({
   WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   /** Limit of one webhook attempt (connect, send, answer), in ms. @defaultValue `10000` */
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /**
+   * Hugging Face Hub (or a mirror of it) that `giraffe models pull` downloads from.
+   * @defaultValue `https://huggingface.co`
+   */
+  HF_ENDPOINT: z.url({ protocol: /^https?$/ }).default('https://huggingface.co'),
+  /**
+   * Hugging Face access token for gated or private repositories, sent as a
+   * bearer token to HF_ENDPOINT only (never to the storage it redirects to).
+   */
+  HF_TOKEN: z.string().min(1).optional(),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;

@@ -60,6 +60,29 @@ export const errorCatalogue = {
   GIRAFFE_ERR_UPGRADE_REQUIRED: { status: 426, title: 'WebSocket upgrade required', retryable: false },
   GIRAFFE_ERR_STREAM_MESSAGE_INVALID: { status: 400, title: 'Invalid stream message', retryable: false },
   GIRAFFE_ERR_STREAM_TOO_SLOW: { status: 429, title: 'Stream client too slow', retryable: true },
+  GIRAFFE_ERR_HUB_UNAUTHORIZED: {
+    status: 401,
+    title: 'Hugging Face Hub refused the request',
+    retryable: false,
+  },
+  GIRAFFE_ERR_HUB_NOT_FOUND: {
+    status: 404,
+    title: 'Repository, revision or file not found on the Hub',
+    retryable: false,
+  },
+  GIRAFFE_ERR_HUB_UNAVAILABLE: { status: 502, title: 'Hugging Face Hub unreachable', retryable: true },
+  GIRAFFE_ERR_MODEL_NOT_A_PIPELINE: {
+    status: 422,
+    title: 'Not a Stable Diffusion ONNX export',
+    retryable: false,
+  },
+  GIRAFFE_ERR_MODEL_CHECKSUM_MISMATCH: {
+    status: 502,
+    title: 'Model file checksum mismatch',
+    retryable: true,
+  },
+  GIRAFFE_ERR_MODEL_EXISTS: { status: 409, title: 'Model already exists', retryable: false },
+  GIRAFFE_ERR_MODEL_PATH_REFUSED: { status: 400, title: 'Path outside MODELS_DIR', retryable: false },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

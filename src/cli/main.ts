@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from '../config';
 import { GiraffeError } from '../errors';
 import { generateCommand, generateUsage } from './generate-command';
+import { modelsCommand } from './models-command';
 import { serveCommand } from './serve-command';
 import { workerCommand } from './worker-command';
 
@@ -12,6 +13,7 @@ Commands:
   serve               the HTTP API (and, without REDIS_URL, its own worker)
   worker              a worker taking jobs from Redis (one per GPU)
   generate "PROMPT"   make an image on this machine, no server
+  models …            list | pull | verify | rm the models in MODELS_DIR
   (each takes --help)
 
 ${generateUsage}`;
@@ -28,6 +30,8 @@ export async function main(argv: string[]): Promise<number> {
         return await serveCommand(rest, config);
       case 'worker':
         return await workerCommand(rest, config);
+      case 'models':
+        return await modelsCommand(rest, config);
       case undefined:
       case 'help':
       case '--help':

@@ -1,11 +1,13 @@
 export { loadModel, type LoadedModel } from './load-model';
 export {
   readModelDirectory,
+  inspectModelDirectory,
   type ModelDirectory,
+  type ModelDirectoryInspection,
   componentNames,
   type ComponentName,
 } from './model-directory';
-export type { ModelContract } from './model-contract';
+export { inspectModelContract, type ModelContract, type ContractInspection } from './model-contract';
 export {
   OnnxComponent,
   type SessionSettings,

@@ -32,44 +32,52 @@ export interface ModelContract {
   };
 }
 
-function contractError(component: OnnxComponent, problem: string): never {
-  const rel = path.join(path.basename(path.dirname(component.file)), path.basename(component.file));
-  throw new GiraffeError('GIRAFFE_ERR_MODEL_CONTRACT', `${rel}: ${problem}`, { file: component.file });
-}
+/** Collects contract problems, so a check can report every one of them at once. */
+class ContractProblems {
+  readonly list: GiraffeError[] = [];
 
-function requireInput(
-  c: OnnxComponent,
-  name: string,
-  rank: number | readonly number[],
-  types: readonly string[],
-): TensorSignature {
-  const sig = c.input(name);
-  const names = c.inputs.map((s) => s.name).join(', ');
-  if (!sig) contractError(c, `has no input "${name}" (its inputs: ${names})`);
-  const ranks = typeof rank === 'number' ? [rank] : rank;
-  if (!ranks.includes(sig.shape.length)) {
-    contractError(
-      c,
-      `input "${name}" has rank ${sig.shape.length} [${sig.shape.join(', ')}], expected rank ${ranks.join(' or ')}`,
+  add(component: OnnxComponent, problem: string): undefined {
+    const rel = path.join(path.basename(path.dirname(component.file)), path.basename(component.file));
+    this.list.push(
+      new GiraffeError('GIRAFFE_ERR_MODEL_CONTRACT', `${rel}: ${problem}`, { file: component.file }),
     );
+    return undefined;
   }
-  if (!types.includes(sig.type))
-    contractError(c, `input "${name}" is ${sig.type}, expected ${types.join(' or ')}`);
-  return sig;
-}
 
-function pickOutput(c: OnnxComponent, preferred: string, rank: number): TensorSignature {
-  const sig = c.outputs.find((s) => s.name === preferred) ?? c.outputs[0];
-  if (!sig) contractError(c, 'has no outputs');
-  if (sig.shape.length !== rank) {
-    contractError(
-      c,
-      `output "${sig.name}" has rank ${sig.shape.length} [${sig.shape.join(', ')}], expected rank ${rank}`,
-    );
+  requireInput(
+    c: OnnxComponent,
+    name: string,
+    rank: number | readonly number[],
+    types: readonly string[],
+  ): TensorSignature | undefined {
+    const sig = c.input(name);
+    const names = c.inputs.map((s) => s.name).join(', ');
+    if (!sig) return this.add(c, `has no input "${name}" (its inputs: ${names})`);
+    const ranks = typeof rank === 'number' ? [rank] : rank;
+    if (!ranks.includes(sig.shape.length)) {
+      return this.add(
+        c,
+        `input "${name}" has rank ${sig.shape.length} [${sig.shape.join(', ')}], expected rank ${ranks.join(' or ')}`,
+      );
+    }
+    if (!types.includes(sig.type))
+      return this.add(c, `input "${name}" is ${sig.type}, expected ${types.join(' or ')}`);
+    return sig;
   }
-  if (sig.type !== 'float32' && sig.type !== 'float16')
-    contractError(c, `output "${sig.name}" is ${sig.type}, expected a float tensor`);
-  return sig;
+
+  pickOutput(c: OnnxComponent, preferred: string, rank: number): TensorSignature | undefined {
+    const sig = c.outputs.find((s) => s.name === preferred) ?? c.outputs[0];
+    if (!sig) return this.add(c, 'has no outputs');
+    if (sig.shape.length !== rank) {
+      return this.add(
+        c,
+        `output "${sig.name}" has rank ${sig.shape.length} [${sig.shape.join(', ')}], expected rank ${rank}`,
+      );
+    }
+    if (sig.type !== 'float32' && sig.type !== 'float16')
+      return this.add(c, `output "${sig.name}" is ${sig.type}, expected a float tensor`);
+    return sig;
+  }
 }
 
 /** A fixed batch dimension caps how many items one run may take; a symbolic one does not. */
@@ -81,80 +89,107 @@ function batchLimit(sig: TensorSignature): number {
 const fixed = (d: number | string | undefined): number | undefined =>
   typeof d === 'number' && d > 0 ? d : undefined;
 
+/** The contract of three sessions, or every way in which they break it. */
+export interface ContractInspection {
+  /** Undefined when any problem was found. */
+  readonly contract: ModelContract | undefined;
+  readonly problems: readonly GiraffeError[];
+}
+
+/**
+ * Checks the three sessions against the Stable Diffusion ONNX contract
+ * (DESIGN.md), collecting every mismatch; a check that depends on an input
+ * already found wrong is skipped rather than reported twice.
+ */
+export function inspectModelContract(
+  textEncoder: OnnxComponent,
+  unet: OnnxComponent,
+  vaeDecoder: OnnxComponent,
+): ContractInspection {
+  const p = new ContractProblems();
+  const ids = p.requireInput(textEncoder, 'input_ids', 2, ['int32', 'int64']);
+  const hidden = p.pickOutput(textEncoder, 'last_hidden_state', 3);
+  const sequenceLength = fixed(ids?.shape[1]) ?? 77;
+
+  if (unet.input('text_embeds') || unet.input('time_ids')) {
+    p.add(
+      unet,
+      'is an SDXL U-Net (text_embeds/time_ids inputs); giraffe runs SD 1.x, 2.x and LCM/Turbo exports',
+    );
+    return { contract: undefined, problems: p.list };
+  }
+  const sample = p.requireInput(unet, 'sample', 4, ['float32', 'float16']);
+  const timestep = p.requireInput(unet, 'timestep', [0, 1], ['float32', 'float16', 'int64']);
+  const ehs = p.requireInput(unet, 'encoder_hidden_states', 3, ['float32', 'float16']);
+  const unetOut = p.pickOutput(unet, 'out_sample', 4);
+  const textWidth = fixed(hidden?.shape[2]);
+  const unetWidth = fixed(ehs?.shape[2]);
+  if (hidden && textWidth && unetWidth && textWidth !== unetWidth) {
+    p.add(
+      unet,
+      `encoder_hidden_states width ${unetWidth} does not match the text encoder's ${hidden.name} width ${textWidth}`,
+    );
+  }
+  const unetSeq = fixed(ehs?.shape[1]);
+  if (ids && unetSeq && unetSeq !== sequenceLength) {
+    p.add(unet, `encoder_hidden_states takes ${unetSeq} tokens but the text encoder gives ${sequenceLength}`);
+  }
+  const cond = unet.input('timestep_cond');
+
+  const latent = p.requireInput(vaeDecoder, 'latent_sample', 4, ['float32', 'float16']);
+  const image = p.pickOutput(vaeDecoder, 'sample', 4);
+  const latentChannels = fixed(sample?.shape[1]) ?? 4;
+  const vaeChannels = fixed(latent?.shape[1]);
+  if (sample && vaeChannels && vaeChannels !== latentChannels) {
+    p.add(
+      vaeDecoder,
+      `latent_sample has ${vaeChannels} channels but the U-Net's sample has ${latentChannels}`,
+    );
+  }
+  const imageChannels = fixed(image?.shape[1]);
+  if (image && imageChannels && imageChannels !== 3)
+    p.add(vaeDecoder, `output "${image.name}" has ${imageChannels} channels, expected 3 (RGB)`);
+
+  if (!ids || !hidden || !sample || !timestep || !ehs || !unetOut || !latent || !image || p.list.length > 0) {
+    return { contract: undefined, problems: p.list };
+  }
+  return {
+    contract: {
+      textEncoder: {
+        idsInput: ids.name,
+        idsType: ids.type as 'int32' | 'int64',
+        output: hidden.name,
+        sequenceLength,
+        maxBatch: batchLimit(ids),
+      },
+      unet: {
+        timestepType: timestep.type === 'int64' ? 'int64' : 'float',
+        timestepRank: timestep.shape.length as 0 | 1,
+        timestepLength: timestep.shape.length === 1 ? fixed(timestep.shape[0]) : undefined,
+        latentChannels,
+        hiddenSize: unetWidth ?? textWidth,
+        maxBatch: Math.min(batchLimit(sample), batchLimit(ehs)),
+        timestepCondDim: cond ? (fixed(cond.shape[cond.shape.length - 1]) ?? 256) : undefined,
+        output: unetOut.name,
+        precision: sample.type === 'float16' ? 'float16' : 'float32',
+      },
+      vaeDecoder: { input: latent.name, output: image.name, maxBatch: batchLimit(latent) },
+    },
+    problems: [],
+  };
+}
+
 /**
  * Checks the three sessions against the Stable Diffusion ONNX contract
  * (DESIGN.md) and derives what the pipeline must adapt to. Throws one
- * error naming the file and the mismatch.
+ * error naming the file and the (first) mismatch.
  */
 export function checkModelContract(
   textEncoder: OnnxComponent,
   unet: OnnxComponent,
   vaeDecoder: OnnxComponent,
 ): ModelContract {
-  const ids = requireInput(textEncoder, 'input_ids', 2, ['int32', 'int64']);
-  const hidden = pickOutput(textEncoder, 'last_hidden_state', 3);
-  const sequenceLength = fixed(ids.shape[1]) ?? 77;
-
-  if (unet.input('text_embeds') || unet.input('time_ids')) {
-    contractError(
-      unet,
-      'is an SDXL U-Net (text_embeds/time_ids inputs); giraffe runs SD 1.x, 2.x and LCM/Turbo exports',
-    );
-  }
-  const sample = requireInput(unet, 'sample', 4, ['float32', 'float16']);
-  const timestep = requireInput(unet, 'timestep', [0, 1], ['float32', 'float16', 'int64']);
-  const ehs = requireInput(unet, 'encoder_hidden_states', 3, ['float32', 'float16']);
-  const unetOut = pickOutput(unet, 'out_sample', 4);
-  const textWidth = fixed(hidden.shape[2]);
-  const unetWidth = fixed(ehs.shape[2]);
-  if (textWidth && unetWidth && textWidth !== unetWidth) {
-    contractError(
-      unet,
-      `encoder_hidden_states width ${unetWidth} does not match the text encoder's ${hidden.name} width ${textWidth}`,
-    );
-  }
-  const unetSeq = fixed(ehs.shape[1]);
-  if (unetSeq && unetSeq !== sequenceLength) {
-    contractError(
-      unet,
-      `encoder_hidden_states takes ${unetSeq} tokens but the text encoder gives ${sequenceLength}`,
-    );
-  }
-  const cond = unet.input('timestep_cond');
-
-  const latent = requireInput(vaeDecoder, 'latent_sample', 4, ['float32', 'float16']);
-  const image = pickOutput(vaeDecoder, 'sample', 4);
-  const latentChannels = fixed(sample.shape[1]) ?? 4;
-  const vaeChannels = fixed(latent.shape[1]);
-  if (vaeChannels && vaeChannels !== latentChannels) {
-    contractError(
-      vaeDecoder,
-      `latent_sample has ${vaeChannels} channels but the U-Net's sample has ${latentChannels}`,
-    );
-  }
-  const imageChannels = fixed(image.shape[1]);
-  if (imageChannels && imageChannels !== 3)
-    contractError(vaeDecoder, `output "${image.name}" has ${imageChannels} channels, expected 3 (RGB)`);
-
-  return {
-    textEncoder: {
-      idsInput: ids.name,
-      idsType: ids.type as 'int32' | 'int64',
-      output: hidden.name,
-      sequenceLength,
-      maxBatch: batchLimit(ids),
-    },
-    unet: {
-      timestepType: timestep.type === 'int64' ? 'int64' : 'float',
-      timestepRank: timestep.shape.length as 0 | 1,
-      timestepLength: timestep.shape.length === 1 ? fixed(timestep.shape[0]) : undefined,
-      latentChannels,
-      hiddenSize: unetWidth ?? textWidth,
-      maxBatch: Math.min(batchLimit(sample), batchLimit(ehs)),
-      timestepCondDim: cond ? (fixed(cond.shape[cond.shape.length - 1]) ?? 256) : undefined,
-      output: unetOut.name,
-      precision: sample.type === 'float16' ? 'float16' : 'float32',
-    },
-    vaeDecoder: { input: latent.name, output: image.name, maxBatch: batchLimit(latent) },
-  };
+  const { contract, problems } = inspectModelContract(textEncoder, unet, vaeDecoder);
+  if (!contract) throw problems[0];
+  return contract;
 }

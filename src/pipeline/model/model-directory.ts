@@ -27,38 +27,103 @@ export interface ModelDirectory {
 const DEFAULT_VAE_SCALING_FACTOR = 0.18215;
 const DEFAULT_IMAGE_SIZE = 512;
 
-function fail(
-  code: 'GIRAFFE_ERR_MODEL_FILE_MISSING' | 'GIRAFFE_ERR_MODEL_LOAD_FAILED',
-  dir: string,
-  file: string,
-  problem: string,
-): never {
-  throw new GiraffeError(code, `${path.join(dir, file)}: ${problem}`, { model: dir, file });
-}
+type ProblemCode = 'GIRAFFE_ERR_MODEL_FILE_MISSING' | 'GIRAFFE_ERR_MODEL_LOAD_FAILED';
 
-function readJson(dir: string, file: string, required: boolean): Record<string, unknown> | undefined {
-  const full = path.join(dir, file);
-  if (!fs.existsSync(full)) {
-    if (required) fail('GIRAFFE_ERR_MODEL_FILE_MISSING', dir, file, 'is missing');
+/** Collects every problem of one directory, so a check can report them all at once. */
+class Problems {
+  readonly list: GiraffeError[] = [];
+  constructor(readonly dir: string) {}
+
+  add(code: ProblemCode, file: string, problem: string): undefined {
+    this.list.push(
+      new GiraffeError(code, `${path.join(this.dir, file)}: ${problem}`, { model: this.dir, file }),
+    );
     return undefined;
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(fs.readFileSync(full, 'utf8'));
-  } catch (err) {
-    fail('GIRAFFE_ERR_MODEL_LOAD_FAILED', dir, file, `is not valid JSON (${(err as Error).message})`);
+
+  readJson(file: string, required: boolean): Record<string, unknown> | undefined {
+    const full = path.join(this.dir, file);
+    if (!fs.existsSync(full))
+      return required ? this.add('GIRAFFE_ERR_MODEL_FILE_MISSING', file, 'is missing') : undefined;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(fs.readFileSync(full, 'utf8'));
+    } catch (err) {
+      return this.add('GIRAFFE_ERR_MODEL_LOAD_FAILED', file, `is not valid JSON (${(err as Error).message})`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      return this.add('GIRAFFE_ERR_MODEL_LOAD_FAILED', file, 'must hold a JSON object');
+    }
+    return parsed as Record<string, unknown>;
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    fail('GIRAFFE_ERR_MODEL_LOAD_FAILED', dir, file, 'must hold a JSON object');
+
+  requireFile(file: string): string | undefined {
+    const full = path.join(this.dir, file);
+    if (!fs.existsSync(full)) return this.add('GIRAFFE_ERR_MODEL_FILE_MISSING', file, 'is missing');
+    if (fs.statSync(full).size === 0) return this.add('GIRAFFE_ERR_MODEL_LOAD_FAILED', file, 'is empty');
+    return full;
   }
-  return parsed as Record<string, unknown>;
 }
 
-function requireFile(dir: string, file: string): string {
-  const full = path.join(dir, file);
-  if (!fs.existsSync(full)) fail('GIRAFFE_ERR_MODEL_FILE_MISSING', dir, file, 'is missing');
-  if (fs.statSync(full).size === 0) fail('GIRAFFE_ERR_MODEL_LOAD_FAILED', dir, file, 'is empty');
-  return full;
+/** A model directory read as far as it goes, with every problem found on the way. */
+export interface ModelDirectoryInspection {
+  /** Undefined when any problem was found. */
+  readonly directory: ModelDirectory | undefined;
+  /** Every missing, empty or unreadable file, in the order the layout lists them. */
+  readonly problems: readonly GiraffeError[];
+}
+
+/**
+ * Reads a model directory in the diffusers ONNX layout and checks every file
+ * the pipeline needs, collecting all problems rather than stopping at the
+ * first (`giraffe models verify` shows them all).
+ */
+export function inspectModelDirectory(modelDir: string): ModelDirectoryInspection {
+  const dir = path.resolve(modelDir);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    const missing = new GiraffeError('GIRAFFE_ERR_MODEL_NOT_FOUND', `${dir}: no such model directory`, {
+      model: dir,
+    });
+    return { directory: undefined, problems: [missing] };
+  }
+  const problems = new Problems(dir);
+  const modelIndex = problems.readJson('model_index.json', true);
+  const schedulerConfig = problems.readJson(path.join('scheduler', 'scheduler_config.json'), true);
+  problems.requireFile(path.join('tokenizer', 'vocab.json'));
+  problems.requireFile(path.join('tokenizer', 'merges.txt'));
+  const onnxFiles = Object.fromEntries(
+    componentNames.map((name) => [name, problems.requireFile(path.join(name, 'model.onnx'))]),
+  ) as Record<ComponentName, string>;
+
+  const vaeConfig =
+    problems.readJson(path.join('vae_decoder', 'config.json'), false) ??
+    problems.readJson(path.join('vae', 'config.json'), false);
+  const scaling = vaeConfig?.scaling_factor;
+  if (scaling !== undefined && (typeof scaling !== 'number' || !(scaling > 0))) {
+    problems.add(
+      'GIRAFFE_ERR_MODEL_LOAD_FAILED',
+      path.join('vae_decoder', 'config.json'),
+      `scaling_factor must be a positive number, got ${JSON.stringify(scaling)}`,
+    );
+  }
+  if (problems.list.length > 0) return { directory: undefined, problems: problems.list };
+
+  const sampleSize = vaeConfig?.sample_size;
+  const defaultImageSize =
+    typeof sampleSize === 'number' && Number.isInteger(sampleSize) && sampleSize >= 64 && sampleSize % 8 === 0
+      ? sampleSize
+      : DEFAULT_IMAGE_SIZE;
+  const directory: ModelDirectory = {
+    dir,
+    id: path.basename(dir),
+    modelIndex: modelIndex!,
+    schedulerConfig: schedulerConfig!,
+    vaeScalingFactor: typeof scaling === 'number' ? scaling : DEFAULT_VAE_SCALING_FACTOR,
+    defaultImageSize,
+    tokenizerDir: path.join(dir, 'tokenizer'),
+    onnxFiles,
+  };
+  return { directory, problems: [] };
 }
 
 /**
@@ -67,44 +132,7 @@ function requireFile(dir: string, file: string): string {
  * that is missing or unreadable.
  */
 export function readModelDirectory(modelDir: string): ModelDirectory {
-  const dir = path.resolve(modelDir);
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    throw new GiraffeError('GIRAFFE_ERR_MODEL_NOT_FOUND', `${dir}: no such model directory`, { model: dir });
-  }
-  const modelIndex = readJson(dir, 'model_index.json', true)!;
-  const schedulerConfig = readJson(dir, path.join('scheduler', 'scheduler_config.json'), true)!;
-  requireFile(dir, path.join('tokenizer', 'vocab.json'));
-  requireFile(dir, path.join('tokenizer', 'merges.txt'));
-  const onnxFiles = Object.fromEntries(
-    componentNames.map((name) => [name, requireFile(dir, path.join(name, 'model.onnx'))]),
-  ) as Record<ComponentName, string>;
-
-  const vaeConfig =
-    readJson(dir, path.join('vae_decoder', 'config.json'), false) ??
-    readJson(dir, path.join('vae', 'config.json'), false);
-  const scaling = vaeConfig?.scaling_factor;
-  if (scaling !== undefined && (typeof scaling !== 'number' || !(scaling > 0))) {
-    fail(
-      'GIRAFFE_ERR_MODEL_LOAD_FAILED',
-      dir,
-      path.join('vae_decoder', 'config.json'),
-      `scaling_factor must be a positive number, got ${JSON.stringify(scaling)}`,
-    );
-  }
-  const sampleSize = vaeConfig?.sample_size;
-  const defaultImageSize =
-    typeof sampleSize === 'number' && Number.isInteger(sampleSize) && sampleSize >= 64 && sampleSize % 8 === 0
-      ? sampleSize
-      : DEFAULT_IMAGE_SIZE;
-
-  return {
-    dir,
-    id: path.basename(dir),
-    modelIndex,
-    schedulerConfig,
-    vaeScalingFactor: typeof scaling === 'number' ? scaling : DEFAULT_VAE_SCALING_FACTOR,
-    defaultImageSize,
-    tokenizerDir: path.join(dir, 'tokenizer'),
-    onnxFiles,
-  };
+  const { directory, problems } = inspectModelDirectory(modelDir);
+  if (!directory) throw problems[0];
+  return directory;
 }

@@ -1,0 +1,167 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { GiraffeError } from '../errors';
+import { inspectModelDirectory } from '../pipeline/model';
+import { downloadFile } from './download-file';
+import { parseRepoRef, type HubClient } from './hub-client';
+import { assertModelName, modelDirectory, PULLS_DIR, SOURCE_FILE, type SourceRecord } from './model-store';
+import { selectPipelineFiles, type PipelineFile } from './pipeline-files';
+
+export interface PullOptions {
+  /** `OWNER/NAME` or `OWNER/NAME@REVISION` (branch, tag or commit). */
+  readonly ref: string;
+  readonly modelsDir: string;
+  readonly hub: HubClient;
+  /** The model's name under `modelsDir`. @defaultValue the repository's name */
+  readonly name?: string;
+  /** Folder of the repository that holds the export. @defaultValue the root */
+  readonly subfolder?: string;
+  /** Replace a model of the same name. @defaultValue false */
+  readonly force?: boolean;
+  /** Consecutive attempts without progress before a file is given up. @defaultValue 5 */
+  readonly maxAttempts?: number;
+  /** @defaultValue 500 */
+  readonly retryDelayMs?: number;
+  /** Told what will be fetched, before the first byte. */
+  readonly onPlan?: (plan: PullPlan) => void;
+  /** Told after every chunk: bytes on disk so far (all files) and the file being fetched. */
+  readonly onProgress?: (progress: { file: string; doneBytes: number; totalBytes: number }) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface PullPlan {
+  readonly repo: string;
+  readonly revision: string;
+  readonly commit: string;
+  readonly files: readonly PipelineFile[];
+  readonly totalBytes: number;
+}
+
+export interface PullResult extends PullPlan {
+  readonly name: string;
+  readonly dir: string;
+}
+
+/** The repository's own name, made into a model name. */
+function defaultName(repo: string): string {
+  return (repo.split('/')[1] ?? repo).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+}
+
+/** State of a pull under way, so a later run resumes it only when it fetches the same commit. */
+const STATE_FILE = '.pull-state.json';
+
+async function prepareStaging(staging: string, commit: string, subfolder: string): Promise<void> {
+  const stateFile = path.join(staging, STATE_FILE);
+  try {
+    const state = JSON.parse(await fsp.readFile(stateFile, 'utf8')) as {
+      commit?: string;
+      subfolder?: string;
+    };
+    if (state.commit === commit && (state.subfolder ?? '') === subfolder) return;
+  } catch {
+    // No state: a fresh staging directory, or one from a run that never got this far.
+  }
+  await fsp.rm(staging, { recursive: true, force: true });
+  await fsp.mkdir(staging, { recursive: true });
+  await fsp.writeFile(stateFile, JSON.stringify({ commit, subfolder }) + '\n');
+}
+
+/**
+ * Downloads a Stable Diffusion ONNX export from the Hugging Face Hub into
+ * `<modelsDir>/<name>`: resolves the revision to one commit, fetches only the
+ * files the pipeline needs into `<modelsDir>/.pulls/<name>` (a second run
+ * resumes there), checks every file's size and sha256 (git blob id for small
+ * files) and the directory against the model layout, then moves it into place
+ * in one rename. Nothing half-made ever appears under the model's name.
+ */
+export async function pullModel(options: PullOptions): Promise<PullResult> {
+  const { repo, revision } = parseRepoRef(options.ref);
+  const name = options.name ?? defaultName(repo);
+  assertModelName(name);
+  const { dir } = modelDirectory(options.modelsDir, name);
+  if (fs.existsSync(dir) && !options.force) {
+    throw new GiraffeError(
+      'GIRAFFE_ERR_MODEL_EXISTS',
+      `${dir} already exists: pass --force to replace it, or --name to pull under another name`,
+      { model: name },
+    );
+  }
+
+  const commit = await options.hub.resolveCommit(repo, revision);
+  const subfolder = options.subfolder ?? '';
+  const files = selectPipelineFiles(await options.hub.listFiles(repo, commit), subfolder);
+  const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
+  const plan: PullPlan = { repo, revision, commit, files, totalBytes };
+  options.onPlan?.(plan);
+
+  const staging = path.join(path.dirname(dir), PULLS_DIR, name);
+  await prepareStaging(staging, commit, subfolder);
+  let doneBytes = 0;
+  for (const file of files) {
+    await downloadFile(
+      {
+        url: options.hub.fileUrl(repo, commit, file.repoPath),
+        dest: path.join(staging, ...file.path.split('/')),
+        size: file.size,
+        sha256: file.sha256,
+        gitOid: file.gitOid,
+      },
+      {
+        headersFor: (url) => options.hub.headersFor(url),
+        maxAttempts: options.maxAttempts,
+        retryDelayMs: options.retryDelayMs,
+        signal: options.signal,
+        onBytes: (delta) => {
+          doneBytes += delta;
+          options.onProgress?.({ file: file.path, doneBytes, totalBytes });
+        },
+      },
+    );
+  }
+
+  const source: SourceRecord = {
+    repo,
+    revision,
+    commit,
+    endpoint: options.hub.endpoint,
+    ...(subfolder ? { subfolder } : {}),
+    pulled_at: new Date().toISOString(),
+    files: files.map((f) => ({
+      path: f.path,
+      size: f.size,
+      ...(f.sha256 ? { sha256: f.sha256 } : {}),
+      ...(f.gitOid ? { git_oid: f.gitOid } : {}),
+    })),
+  };
+  await fsp.writeFile(path.join(staging, SOURCE_FILE), JSON.stringify(source, null, 2) + '\n');
+  await fsp.rm(path.join(staging, STATE_FILE), { force: true });
+  const { problems } = inspectModelDirectory(staging);
+  if (problems.length > 0) {
+    throw new GiraffeError(
+      'GIRAFFE_ERR_MODEL_NOT_A_PIPELINE',
+      `${repo}@${commit} is not a usable export:\n  ${problems.map((p) => p.message).join('\n  ')}`,
+      { problems: problems.map((p) => p.toJSON()) },
+    );
+  }
+  await install(staging, dir);
+  return { ...plan, name, dir };
+}
+
+/** Moves the finished pull to its name, replacing (with --force) what was there. */
+async function install(staging: string, dir: string): Promise<void> {
+  const old = path.join(
+    path.dirname(staging),
+    `.old-${path.basename(dir)}-${randomBytes(4).toString('hex')}`,
+  );
+  const replacing = fs.existsSync(dir);
+  if (replacing) await fsp.rename(dir, old);
+  try {
+    await fsp.rename(staging, dir);
+  } catch (err) {
+    if (replacing) await fsp.rename(old, dir);
+    throw err;
+  }
+  await fsp.rm(old, { recursive: true, force: true });
+}
