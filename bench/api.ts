@@ -3,7 +3,7 @@
  * BullMQ driver on Redis, no worker so jobs only queue) against raw BullMQ
  * `queue.add` from this process on the same Redis, in the same run.
  *
- *   npm run bench:api [-- --seconds 10 --connections 16]
+ *   npm run bench:api [-- --seconds 10 --connections 16 --json FILE]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -18,9 +18,14 @@ import { buildApp } from '../dist/api';
 import { loadConfig } from '../dist/config';
 import { ensureDemoModel, resolveRequest } from '../dist/pipeline';
 import { createQueueDriver } from '../dist/queue';
+import { atLeast, atMost, writeBenchResult } from './lib/bench-results';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '16' } },
+  options: {
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '16' },
+    json: { type: 'string' },
+  },
 });
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
@@ -110,6 +115,22 @@ async function main(): Promise<void> {
         `API / raw                    ${(api.rps / raw).toFixed(2)}   (target ≥ 0.60)`,
       ].join('\n'),
     );
+    writeBenchResult(values.json, {
+      bench: 'api',
+      title: `POST /v1/generate over loopback (autocannon, ${CONNECTIONS} connections, ${SECONDS} s), BullMQ driver, no worker`,
+      figures: [
+        {
+          name: 'POST /v1/generate',
+          value: api.rps,
+          unit: 'req/s',
+          ...atLeast(api.rps / raw, 0.6, '≥ 0.60 × raw'),
+          baseline: { name: 'raw BullMQ queue.add, same concurrency', value: raw, unit: 'adds/s' },
+        },
+        { name: 'POST /v1/generate latency p50', value: api.p50, unit: 'ms' },
+        { name: 'POST /v1/generate latency p99', value: api.p99, unit: 'ms' },
+        { name: 'non-2xx answers', value: api.non2xx, unit: 'responses', ...atMost(api.non2xx, 0, '0') },
+      ],
+    });
   } finally {
     await cleanup(prefix('a'));
     await cleanup(prefix('b'));

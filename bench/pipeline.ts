@@ -5,7 +5,7 @@
  * Prints wall time, time inside session.run, the overhead share and the main
  * thread's event-loop lag while the generation runs.
  *
- *   npm run bench:pipeline [-- --steps 20 --size 512 --runs 3 --channels 32]
+ *   npm run bench:pipeline [-- --steps 20 --size 512 --runs 3 --channels 32 --json FILE]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 // The compiled package: measure what ships, not a transpile-on-load copy.
 import { loadPipeline, writeFixtureModel } from '../dist';
+import { atMost, writeBenchResult } from './lib/bench-results';
 
 const { values } = parseArgs({
   options: {
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     // U-Net width of the fixture: 32 is the test fixture; real SD 1.5 is 320 wide.
     channels: { type: 'string', default: '32' },
+    json: { type: 'string' },
   },
 });
 const steps = Number(values.steps);
@@ -107,6 +109,34 @@ async function main(): Promise<void> {
       `main-thread event-loop lag         p50 ${(lag.percentile(50) / 1e6).toFixed(2)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(2)} ms, max ${(lag.max / 1e6).toFixed(2)} ms   (target p99 ≤ 20 ms)`,
     ];
     console.log(lines.join('\n'));
+    const share = (overhead / wall) * 100;
+    const lagP99 = lag.percentile(99) / 1e6;
+    writeBenchResult(values.json, {
+      bench: 'pipeline',
+      title: `${size}x${size}, ${steps} steps (euler, CFG batch 2), SD-shaped fixture (U-Net width ${channels}), threaded pipeline, median of ${runs} runs`,
+      figures: [
+        {
+          name: 'wall time per generation',
+          value: wall,
+          unit: 'ms',
+          baseline: { name: 'raw onnxruntime, the same session.run calls', value: raw, unit: 'ms' },
+        },
+        {
+          name: 'pipeline overhead (wall − session.run)',
+          value: share,
+          unit: '% of wall',
+          ...atMost(share, 2, '≤ 2 %'),
+        },
+        {
+          name: 'main-thread event-loop lag p99 during generation',
+          value: lagP99,
+          unit: 'ms',
+          ...atMost(lagP99, 20, '≤ 20 ms'),
+        },
+        { name: 'main-thread event-loop lag max', value: lag.max / 1e6, unit: 'ms' },
+      ],
+      notes: [`onnxruntime-node ${ort.env.versions.node}; time inside session.run ${run.toFixed(1)} ms`],
+    });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -11,7 +11,7 @@
  * connected queues and idle consumers on both sides (raw used to wait for
  * its Worker, the driver's clock ran while its consumer connected).
  *
- *   npm run bench:queue [-- --jobs 1000 --latency 200 --rounds 5]
+ *   npm run bench:queue [-- --jobs 1000 --latency 200 --rounds 5 --json FILE]
  */
 import * as os from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -21,12 +21,14 @@ import Redis from 'ioredis';
 import { resolveRequest } from '../dist/pipeline';
 import { createQueueDriver } from '../dist/queue';
 import type { JobResult } from '../dist/jobs';
+import { atLeast, atMost, writeBenchResult } from './lib/bench-results';
 
 const { values } = parseArgs({
   options: {
     jobs: { type: 'string', default: '1000' },
     latency: { type: 'string', default: '200' },
     rounds: { type: 'string', default: '5' },
+    json: { type: 'string' },
   },
 });
 const JOBS = Number(values.jobs);
@@ -198,6 +200,34 @@ async function main(): Promise<void> {
         `driver/raw = ${(oursRate / rawRate).toFixed(2)}   (target ≥ 0.80)`,
       ].join('\n'),
     );
+    const p50 = pct(ours, 50);
+    writeBenchResult(values.json, {
+      bench: 'queue',
+      title: `bullmq driver vs raw BullMQ: ${LATENCY_SAMPLES} pick-ups; ${JOBS} jobs × ${ROUNDS} rounds, instant handler, concurrency 8`,
+      figures: [
+        {
+          name: 'pick-up enqueue→handler p50',
+          value: p50,
+          unit: 'ms',
+          ...atMost(p50, 15, '≤ 15 ms'),
+          baseline: { name: 'raw BullMQ queue.add→processor p50', value: pct(raw, 50), unit: 'ms' },
+        },
+        {
+          name: 'pick-up enqueue→handler p99',
+          value: pct(ours, 99),
+          unit: 'ms',
+          baseline: { name: 'raw BullMQ queue.add→processor p99', value: pct(raw, 99), unit: 'ms' },
+        },
+        {
+          name: 'driver throughput (median of rounds)',
+          value: oursRate,
+          unit: 'jobs/s',
+          ...atLeast(oursRate / rawRate, 0.8, '≥ 0.80 × raw'),
+          baseline: { name: 'raw BullMQ Queue + Worker', value: rawRate, unit: 'jobs/s' },
+        },
+      ],
+      notes: [`throughput rounds, driver: ${rounds(oursRates)}; raw: ${rounds(rawRates)} jobs/s`],
+    });
   } finally {
     for (const name of prefixes) await cleanup(name);
   }

@@ -11,11 +11,13 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 // The compiled package: measure what ships, not a transpile-on-load copy.
 import { createScheduler, schedulerNames, type SchedulerName } from '../dist/pipeline/schedulers';
+import { writeBenchResult, type BenchFigure } from './lib/bench-results';
 
 const { values } = parseArgs({
   options: {
     steps: { type: 'string', default: '50' },
     runs: { type: 'string', default: '3' },
+    json: { type: 'string' },
   },
 });
 const steps = Number(values.steps);
@@ -82,7 +84,9 @@ for (const name of schedulerNames) {
   if (name === 'euler' || name === 'euler_a' || name === 'dpmpp_2m') variants.push({ name, karras: true });
 }
 
-console.log(`scaleModelInput + step on 1×4×64×64 (${length} floats), ${steps} steps, best of ${runs} runs`);
+const title = `scaleModelInput + step on 1×4×64×64 (${length} floats), ${steps} steps, best of ${runs} runs`;
+console.log(title);
+const figures: BenchFigure[] = [];
 for (const { name, karras } of variants) {
   run(name, karras); // warm-up
   let best = Infinity;
@@ -92,4 +96,6 @@ for (const { name, karras } of variants) {
   }
   const label = karras ? `${name} (karras)` : name;
   console.log(`${label.padEnd(20)} ${best.toFixed(3).padStart(8)} ms/step`);
+  figures.push({ name: label, value: best, unit: 'ms/step' });
 }
+writeBenchResult(values.json, { bench: 'scheduler-step', title, figures });

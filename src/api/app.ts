@@ -58,11 +58,25 @@ declare module 'fastify' {
 /** Body size bound: a job request is a few kilobytes at most. */
 const BODY_LIMIT = 64 * 1024;
 
+/**
+ * Slow clients cannot hold sockets forever (slow-loris): the headers must
+ * arrive within 10 s and the whole request (headers and body) within 30 s,
+ * checked every 2 s. Neither bounds the response, so `?wait=true`, SSE and
+ * WebSocket streams run as long as they need; there is no idle-socket
+ * timeout for the same reason. Keep-alive stays at Fastify's 72 s, longer
+ * than the idle timeout of common load balancers.
+ */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+const TIMEOUT_CHECK_INTERVAL_MS = 2_000;
+
 /** Builds the HTTP API (not listening). Every feature is a plugin; shared services hang off `app.giraffe`. */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    http: { headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
     return503OnClosing: true,

@@ -114,10 +114,16 @@ export class OnnxComponent {
       tensors[name] = toTensor(sig.type, value);
     }
     const start = performance.now();
-    const results = outputNames
-      ? await this.session.run(tensors, outputNames as string[])
-      : await this.session.run(tensors);
-    this.#runMs += performance.now() - start;
+    let results: ort.InferenceSession.OnnxValueMapType;
+    try {
+      results = outputNames
+        ? await this.session.run(tensors, outputNames as string[])
+        : await this.session.run(tensors);
+    } catch (err) {
+      throw runFailure(this.label, err);
+    } finally {
+      this.#runMs += performance.now() - start;
+    }
     const out: Record<string, { data: Float32Array; dims: number[] }> = {};
     for (const [name, tensor] of Object.entries(results)) {
       out[name] = { data: fromTensor(tensor), dims: [...tensor.dims] };
@@ -181,4 +187,22 @@ function fromTensor(tensor: ort.Tensor): Float32Array {
     default:
       return Float32Array.from(tensor.data as ArrayLike<number>);
   }
+}
+
+/**
+ * A failed `session.run` as a job reason someone can act on: which component
+ * failed, and whether it ran out of memory (onnxruntime's arena reports a
+ * failed allocation as a status message deep inside its own text). Retryable:
+ * a run that failed for memory or a transient fault may pass on another try
+ * or another worker.
+ */
+function runFailure(label: string, err: unknown): GiraffeError {
+  const message = err instanceof Error ? err.message : String(err);
+  const outOfMemory = /failed to allocate memory|bad_alloc|out of memory/i.test(message);
+  return new GiraffeError(
+    'GIRAFFE_ERR_GENERATION_FAILED',
+    `${label}: ${outOfMemory ? 'ran out of memory' : 'onnxruntime failed while running it'}: ${message.trim()}`,
+    { component: label, ...(outOfMemory ? { out_of_memory: true } : {}) },
+    { cause: err },
+  );
 }

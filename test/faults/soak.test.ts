@@ -1,0 +1,32 @@
+import { formatSoakReport, runSoak } from '../../bench/lib/soak-run';
+import { REDIS_URL } from '../helpers/redis';
+
+// Issue 8: a short run of `npm run soak` (bench/soak.ts, 1,000 jobs by default) for CI: real
+// `giraffe serve` and two `giraffe worker` processes on Redis, 60 small jobs over HTTP. No job
+// may be lost or finish twice; every image comes back. RSS is sampled and printed, not judged:
+// 60 jobs are too few to tell growth from warm-up (the full soak reports it against 10 %).
+it('60 jobs through serve + two workers: none lost, none duplicated, every image intact', async () => {
+  const report = await runSoak({
+    jobs: 60,
+    workers: 2,
+    inflight: 16,
+    steps: 8,
+    size: 64,
+    sampleEvery: 20,
+    redisUrl: REDIS_URL,
+    drainTimeoutMs: 60_000,
+  });
+  console.log(formatSoakReport(report));
+  expect({
+    succeeded: report.succeeded,
+    lost: report.lost,
+    duplicated: report.duplicated,
+    badImages: report.badImages,
+    refused: report.refused,
+    crashed: report.crashed,
+  }).toEqual({ succeeded: 60, lost: [], duplicated: [], badImages: [], refused: [], crashed: [] });
+  expect(report.samples.map((s) => s.jobs)).toEqual([20, 40, 60]);
+  for (const sample of report.samples) {
+    expect(Object.values(sample.rss).every((bytes) => bytes > 0)).toBe(true);
+  }
+}, 120_000);
