@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import sharp from 'sharp';
-import type { JobEvent } from '../../dist/jobs';
+import type { JobMessage } from '../../dist/jobs';
 import { createQueueDriver } from '../../dist/queue';
 import { rssBytes, startGiraffe, waitForLog, type GiraffeProcess } from './processes';
 
@@ -139,7 +139,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         const seen = { events: [] as string[], counted: false, assumed: false };
         finals.set(id, seen);
         stops.push(
-          await driver.events.subscribe(id, (event: JobEvent) => {
+          await driver.events.subscribe(id, (event: JobMessage) => {
             if (event.type !== 'succeeded' && event.type !== 'failed' && event.type !== 'canceled') return;
             seen.events.push(event.type);
             if (seen.assumed) {

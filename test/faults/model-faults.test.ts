@@ -73,7 +73,7 @@ async function enqueue(model: string, width: number): Promise<{ job: JobRecord; 
   const id = randomUUID();
   const events: JobEvent[] = [];
   // Subscribed for the rest of the file; the driver closes the subscriptions.
-  await driver.events.subscribe(id, (e) => events.push(e));
+  await driver.events.subscribe(id, (e) => e.type !== 'preview' && events.push(e));
   const request = resolveRequest(
     {
       prompt: 'a broken giraffe',
