@@ -5,6 +5,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import type { Config } from '../config';
 import { GiraffeError } from '../errors';
 import { loadPipeline, schedulerNames, type GenerateRequest } from '../pipeline';
+import { remoteGenerate } from './remote-generate';
 import { resolveModel } from './resolve-model';
 
 export const generateUsage = `Usage: giraffe generate "PROMPT" [options]
@@ -23,6 +24,9 @@ Options:
   --num-images N      images from one seed (default 1)
   --format FMT        png | jpeg | webp (default: from --out's extension, else png)
   --device DEV        cpu | cuda:N (default cpu)
+  --server URL        run it on a giraffe service instead (e.g. http://localhost:8080),
+                      following its progress stream; --model is then a model id
+  --api-key KEY       the service's API key, with --server
 `;
 
 function num(value: string | undefined, flag: string): number | undefined {
@@ -70,6 +74,8 @@ export async function generateCommand(argv: string[], config: Config): Promise<n
       'num-images': { type: 'string' },
       format: { type: 'string' },
       device: { type: 'string' },
+      server: { type: 'string' },
+      'api-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -99,6 +105,14 @@ export async function generateCommand(argv: string[], config: Config): Promise<n
   for (const key of Object.keys(request) as (keyof GenerateRequest)[])
     if (request[key] === undefined) delete request[key];
 
+  if (values.server) {
+    return remoteGenerate({
+      server: values.server,
+      apiKey: values['api-key'],
+      body: { ...request, ...(values.model ? { model: values.model } : {}) },
+      out: values.out,
+    });
+  }
   const modelDir = (await resolveModel(values.model, config)).dir;
   process.stderr.write(`loading ${modelDir}\n`);
   const pipeline = await loadPipeline(modelDir, {

@@ -3,7 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import sharp from 'sharp';
 import { readPngTextChunks, parseA1111Parameters } from '../../src';
+import { startDemoService } from '../helpers/demo-service';
 
 // Runs the built CLI (npm test builds first) as a user would.
 const run = promisify(execFile);
@@ -139,3 +141,42 @@ it('giraffe worker without REDIS_URL explains that serve runs its own worker', a
   expect(r.code).toBe(78);
   expect(r.stderr).toContain('REDIS_URL');
 });
+
+it('runs on a giraffe service with --server: follows the job stream with a progress bar and downloads the image', async () => {
+  const service = await startDemoService({ env: { API_KEYS: 'cli-key' } });
+  try {
+    const base = await service.app.listen({ port: 0, host: '127.0.0.1' });
+    const out = path.join(tmp, 'remote.png');
+    const r = await giraffe([
+      'generate',
+      'a remote giraffe',
+      '--server',
+      base,
+      '--api-key',
+      'cli-key',
+      '--steps',
+      '6',
+      '--seed',
+      '11',
+      '--out',
+      out,
+    ]);
+    expect(r.stderr).toMatch(/denoising \|.*\| 6\/6 steps/);
+    expect(r).toMatchObject({ code: 0 });
+    expect(r.stdout).toMatch(/seed 11 · job [0-9a-f-]+/);
+    const meta = await sharp(fs.readFileSync(out)).metadata();
+    expect(meta.format).toBe('png');
+    // The same seed on the same model, generated locally, makes the same bytes.
+    const local = path.join(tmp, 'local.png');
+    expect(
+      (await giraffe(['generate', 'a remote giraffe', '--steps', '6', '--seed', '11', '--out', local])).code,
+    ).toBe(0);
+    expect(fs.readFileSync(out).equals(fs.readFileSync(local))).toBe(true);
+
+    const refused = await giraffe(['generate', 'no key', '--server', base]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/401|API key/);
+  } finally {
+    await service.close();
+  }
+}, 90_000);

@@ -1,0 +1,86 @@
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { SingleBar, Presets } from 'cli-progress';
+import { GiraffeClient, watchJob } from '../client';
+
+export interface RemoteGenerateOptions {
+  /** The API's address, e.g. `http://localhost:8080`. */
+  readonly server: string;
+  readonly apiKey?: string;
+  /** The request body of `POST /v1/generate`. */
+  readonly body: Record<string, unknown>;
+  readonly out?: string;
+}
+
+/**
+ * `giraffe generate --server URL`: the job runs on a giraffe service. It is
+ * submitted over HTTP, followed over its WebSocket stream (the progress bar
+ * moves with the job's `progress` events, resuming if the connection drops),
+ * and its images are downloaded. Returns the exit code.
+ */
+export async function remoteGenerate(options: RemoteGenerateOptions): Promise<number> {
+  const client = new GiraffeClient({ baseUrl: options.server, apiKey: options.apiKey });
+  const job = await client.generate(options.body);
+  process.stderr.write(
+    `job ${job.id} queued${job.position === undefined ? '' : ` at position ${job.position}`}\n`,
+  );
+  const bar = new SingleBar(
+    {
+      format: 'denoising |{bar}| {value}/{total} steps | eta {eta_formatted}',
+      noTTYOutput: true,
+      notTTYSchedule: 2000,
+      stream: process.stderr,
+    },
+    Presets.shades_classic,
+  );
+  let started = false;
+  const progress = (step: number, steps: number): void => {
+    if (!started) bar.start(steps, 0);
+    started = true;
+    bar.update(step);
+  };
+  const interrupt = new AbortController();
+  const onSigint = (): void => {
+    interrupt.abort(new Error('interrupted'));
+    void client.cancel(job.id).catch(() => undefined);
+  };
+  process.once('SIGINT', onSigint);
+  let outcome;
+  try {
+    outcome = await watchJob({
+      baseUrl: options.server,
+      jobId: job.id,
+      token: job.stream_token,
+      previews: 'none',
+      signal: interrupt.signal,
+      // A job already under way (or done) when the stream opens starts the bar where it stands.
+      onSnapshot: (snapshot) => {
+        if (snapshot.progress) progress(snapshot.progress.step, snapshot.progress.steps);
+      },
+      onEvent: (message) => {
+        if (message.type === 'progress') progress(message.step as number, message.steps as number);
+      },
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+    if (started) bar.stop();
+  }
+  const final = await client.getJob(job.id);
+  if (outcome.status !== 'succeeded') {
+    process.stderr.write(`job ${job.id} ${outcome.status}${final.error ? `: ${final.error.message}` : ''}\n`);
+    return 1;
+  }
+  const images = final.result?.images ?? [];
+  const files: string[] = [];
+  for (const image of images) {
+    const { data, contentType } = await client.image(job.id, image.index);
+    const ext = contentType === 'image/jpeg' ? 'jpg' : contentType.split('/')[1];
+    const base = options.out ?? `giraffe-${final.seed}.${ext}`;
+    const file = images.length === 1 ? base : base.replace(/(\.[^./]+)?$/, (e) => `-${image.index + 1}${e}`);
+    await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+    await fs.writeFile(file, data);
+    files.push(file);
+  }
+  process.stdout.write(`${files.join('\n')}\nseed ${final.seed} · job ${job.id}\n`);
+  return 0;
+}
