@@ -260,6 +260,26 @@ export const metricsPlugin = fp<MetricsOptions>(
       registers,
     });
     const jobs = new JobMetrics(driver, options.maxWatchedJobs ?? 10_000, registry);
+    const { connections, hub } = app.giraffe.streams;
+    new Gauge({
+      name: 'giraffe_stream_clients',
+      help: 'Progress-stream connections open on this API process, by transport.',
+      labelNames: ['transport'],
+      registers: [registry],
+      collect() {
+        const count = connections.count;
+        this.set({ transport: 'websocket' }, count.websocket);
+        this.set({ transport: 'sse' }, count.sse);
+      },
+    });
+    new Gauge({
+      name: 'giraffe_stream_jobs_followed',
+      help: 'Jobs this API process follows on the event bus for its stream clients (one subscription each).',
+      registers: [registry],
+      collect() {
+        this.set(hub.size.jobs);
+      },
+    });
 
     /** Sets the gauges that read shared state; a queue that does not answer shows as `giraffe_queue_up 0`. */
     async function refreshGauges(): Promise<void> {

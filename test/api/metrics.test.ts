@@ -125,6 +125,10 @@ describe('GET /metrics', () => {
     expect(sample(text, 'giraffe_queue_up')).toBe(1);
     expect(sample(text, 'giraffe_workers', { model: 'demo' })).toBe(1);
     expect(sample(text, 'giraffe_queue_depth', { model: 'demo' })).toBe(await driver.queue.depth('demo'));
+    // No stream is open through inject: the gauges exist and read the live count.
+    expect(sample(text, 'giraffe_stream_clients', { transport: 'websocket' })).toBe(0);
+    expect(sample(text, 'giraffe_stream_clients', { transport: 'sse' })).toBe(0);
+    expect(sample(text, 'giraffe_stream_jobs_followed')).toBe(0);
 
     // Nobody consumes the idle driver: its jobs wait, and only its app reports them.
     const request = { ...small, negative_prompt: '', guidance_scale: 7.5, scheduler: 'pndm' as const };
