@@ -260,14 +260,15 @@ export const metricsPlugin = fp<MetricsOptions>(
       registers,
     });
     const jobs = new JobMetrics(driver, options.maxWatchedJobs ?? 10_000, registry);
-    const { connections, hub } = app.giraffe.streams;
+    // Read at scrape time, so an app without streams (a test's bare one) reports none.
+    const streams = (): typeof app.giraffe.streams | undefined => app.giraffe.streams;
     new Gauge({
       name: 'giraffe_stream_clients',
       help: 'Progress-stream connections open on this API process, by transport.',
       labelNames: ['transport'],
       registers: [registry],
       collect() {
-        const count = connections.count;
+        const count = streams()?.connections.count ?? { websocket: 0, sse: 0 };
         this.set({ transport: 'websocket' }, count.websocket);
         this.set({ transport: 'sse' }, count.sse);
       },
@@ -277,7 +278,7 @@ export const metricsPlugin = fp<MetricsOptions>(
       help: 'Jobs this API process follows on the event bus for its stream clients (one subscription each).',
       registers: [registry],
       collect() {
-        this.set(hub.size.jobs);
+        this.set(streams()?.hub.size.jobs ?? 0);
       },
     });
 
