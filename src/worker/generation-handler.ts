@@ -88,7 +88,10 @@ export function createGenerationHandler(
     if (!pool) throw new Error(`this worker has no model "${job.model}"`);
     return pool.use(async (pipeline) => {
       const started = performance.now();
-      const previews = new PreviewMaker(context, { minIntervalMs: options.previewMinIntervalMs });
+      const previews = new PreviewMaker(context, {
+        minIntervalMs: options.previewMinIntervalMs,
+        taesd: pool.taesd,
+      });
       let pending: Promise<void> = Promise.resolve();
       const output = await pipeline.generate(job.request, {
         signal: context.signal,

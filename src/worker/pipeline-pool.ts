@@ -1,4 +1,5 @@
 import { loadPipeline, type ModelInfo, type Pipeline } from '../pipeline';
+import { findTaesd, TaesdPreviewDecoder } from '../pipeline/preview';
 import { fingerprintModel, type ModelFingerprint } from './model-fingerprint';
 
 /**
@@ -15,6 +16,8 @@ export class PipelinePool {
     readonly pipelines: readonly Pipeline[],
     /** The model directory's content hash, taken as it was loaded (for reproducibility records). */
     readonly fingerprint: ModelFingerprint,
+    /** The model's TAESD preview decoder, when its directory has one (`taesd/`). */
+    readonly taesd?: TaesdPreviewDecoder,
   ) {
     this.#free = [...pipelines];
   }
@@ -25,6 +28,7 @@ export class PipelinePool {
     options: { device: string; copies: number; intraOpThreads?: number },
   ): Promise<PipelinePool> {
     const pipelines: Pipeline[] = [];
+    let taesd: TaesdPreviewDecoder | undefined;
     // Hashing streams the weights from disk while the sessions load.
     const hashing = fingerprintModel(dir);
     hashing.catch(() => undefined); // Awaited below; this only keeps an early failure from going unhandled.
@@ -34,9 +38,11 @@ export class PipelinePool {
           await loadPipeline(dir, { device: options.device, intraOpThreads: options.intraOpThreads }),
         );
       }
-      return new PipelinePool(model, pipelines, await hashing);
+      const taesdFile = findTaesd(dir);
+      if (taesdFile) taesd = await TaesdPreviewDecoder.open(taesdFile, 1);
+      return new PipelinePool(model, pipelines, await hashing, taesd);
     } catch (err) {
-      await Promise.allSettled(pipelines.map((p) => p.close()));
+      await Promise.allSettled([...pipelines.map((p) => p.close()), taesd?.close()]);
       throw err;
     }
   }
@@ -58,6 +64,6 @@ export class PipelinePool {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled(this.pipelines.map((p) => p.close()));
+    await Promise.allSettled([...this.pipelines.map((p) => p.close()), this.taesd?.close()]);
   }
 }

@@ -1,4 +1,10 @@
-import { linearPreview, sd1LatentRgb, type LatentRgbFactors, type PreviewPixels } from '../pipeline/preview';
+import {
+  linearPreview,
+  sd1LatentRgb,
+  type LatentRgbFactors,
+  type PreviewPixels,
+  type TaesdPreviewDecoder,
+} from '../pipeline/preview';
 import type { StepProgress } from '../pipeline';
 import type { JobContext } from '../queue';
 
@@ -7,6 +13,8 @@ export interface PreviewMakerOptions {
   readonly minIntervalMs?: number;
   /** @defaultValue SD 1.x/2.x factors */
   readonly factors?: LatentRgbFactors;
+  /** Decode with TAESD (the model has one) instead of the linear projection. */
+  readonly taesd?: TaesdPreviewDecoder;
 }
 
 /**
@@ -19,6 +27,7 @@ export class PreviewMaker {
   readonly #context: Pick<JobContext, 'preview'>;
   readonly #minIntervalMs: number;
   readonly #factors: LatentRgbFactors;
+  readonly #taesd: TaesdPreviewDecoder | undefined;
   #busy: Promise<void> | undefined;
   /** The newest step offered while a preview was being published: it goes next (older ones are dropped). */
   #next: StepProgress | undefined;
@@ -31,6 +40,7 @@ export class PreviewMaker {
     this.#context = context;
     this.#minIntervalMs = options.minIntervalMs ?? 0;
     this.#factors = options.factors ?? sd1LatentRgb;
+    this.#taesd = options.taesd;
   }
 
   /** Offers a step; makes and publishes its preview unless one is under way or it is too soon. */
@@ -46,17 +56,18 @@ export class PreviewMaker {
       this.skipped += 1;
       return;
     }
-    let pixels: PreviewPixels;
+    const latents = { shape: step.shape, data: step.predictedOriginal };
+    let pixels: PreviewPixels | Promise<PreviewPixels>;
     try {
-      pixels = linearPreview({ shape: step.shape, data: step.predictedOriginal }, this.#factors);
+      pixels = this.#taesd ? this.#taesd.decode(latents) : linearPreview(latents, this.#factors);
     } catch {
       // A latent layout the factors do not fit (not 4 channels): this model gets no previews.
       this.skipped += 1;
       return;
     }
     this.#lastAt = now;
-    this.#busy = this.#context
-      .preview({ step: step.step, steps: step.steps, ...pixels })
+    this.#busy = Promise.resolve(pixels)
+      .then((made) => this.#context.preview({ step: step.step, steps: step.steps, ...made }))
       .then(
         () => void (this.published += 1),
         () => void (this.skipped += 1),

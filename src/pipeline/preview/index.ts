@@ -6,3 +6,4 @@ export {
   type LatentRgbFactors,
 } from './latent-rgb-factors';
 export { linearPreview, type Latents, type PreviewPixels } from './linear-preview';
+export { TaesdPreviewDecoder, findTaesd, taesdFiles } from './taesd-preview';
