@@ -5,9 +5,13 @@
  * finishes twice (one final event each on the event bus), that every image
  * comes back, and prints the API's and workers' RSS after every 100 finished
  * jobs, with the end against the first sample (target: within 10 %).
- * Exits 1 when a job is lost or duplicated, or a process crashed.
+ * Meanwhile `--clients` WebSocket clients follow the jobs' streams (each job
+ * by ⌈clients / inflight⌉ of them), and every stream is checked: snapshot
+ * first, `seq`s without gap or repeat, exactly one final state, the one in
+ * the job's record, closed with 1000.
+ * Exits 1 when a job is lost or duplicated, a stream is wrong, or a process crashed.
  *
- *   npm run soak [-- --jobs 1000 --workers 2 --inflight 16 --steps 20 --size 512 --json FILE]
+ *   npm run soak [-- --jobs 1000 --workers 2 --inflight 16 --clients 50 --steps 20 --size 512 --json FILE]
  */
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -21,6 +25,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '20' },
     size: { type: 'string', default: '512' },
     'sample-every': { type: 'string', default: '100' },
+    clients: { type: 'string', default: '50' },
     json: { type: 'string' },
   },
 });
@@ -33,6 +38,7 @@ async function main(): Promise<number> {
     steps: Number(values.steps),
     size: Number(values.size),
     sampleEvery: Number(values['sample-every']),
+    clients: Number(values.clients),
     redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     drainTimeoutMs: 120_000,
     log: (line) => console.error(line),
@@ -40,7 +46,12 @@ async function main(): Promise<number> {
   console.log(formatSoakReport(report));
   if (values.json) fs.writeFileSync(values.json, JSON.stringify(report, null, 2));
   const broken =
-    report.lost.length + report.duplicated.length + report.badImages.length + report.crashed.length > 0;
+    report.lost.length +
+      report.duplicated.length +
+      report.badImages.length +
+      report.crashed.length +
+      report.streams.problems.length >
+    0;
   return broken ? 1 : 0;
 }
 

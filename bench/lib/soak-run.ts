@@ -4,9 +4,10 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import sharp from 'sharp';
-import type { JobMessage } from '../../dist/jobs';
+import type { JobMessage, JobRecord } from '../../dist/jobs';
 import { createQueueDriver } from '../../dist/queue';
 import { rssBytes, startGiraffe, waitForLog, type GiraffeProcess } from './processes';
+import { SoakStreams, streamProblems, type StreamProblem } from './soak-streams';
 
 export interface SoakOptions {
   /** Jobs to run. */
@@ -20,8 +21,14 @@ export interface SoakOptions {
   readonly redisUrl: string;
   readonly steps: number;
   readonly size: number;
-  /** Give up on jobs still unfinished this long after the last submission. */
+  /** Give up on jobs still unfinished this long after the last submission (and on a stream open this long). */
   readonly drainTimeoutMs: number;
+  /**
+   * WebSocket clients following jobs' streams while the soak runs, each job
+   * by ⌈clients / inflight⌉ of them, each stream checked against its job's
+   * record. @defaultValue 0
+   */
+  readonly clients?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -52,6 +59,14 @@ export interface SoakReport {
   readonly growth: Readonly<Record<string, number>>;
   /** Processes that exited during the run. */
   readonly crashed: readonly string[];
+  /** What the streaming clients saw. */
+  readonly streams: {
+    readonly clients: number;
+    /** Streams read (jobs × clients per job). */
+    readonly count: number;
+    readonly previews: number;
+    readonly problems: readonly StreamProblem[];
+  };
 }
 
 /**
@@ -78,6 +93,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const processes = new Map<string, GiraffeProcess>();
   const driver = createQueueDriver({ redisUrl: options.redisUrl, prefix });
   const stops: (() => Promise<void>)[] = [];
+  const clients = options.clients ?? 0;
+  const streams = new SoakStreams(
+    clients,
+    Math.max(1, Math.ceil(clients / Math.max(1, options.inflight))),
+    options.drainTimeoutMs,
+  );
   try {
     const serve = startGiraffe(['serve', '--host', '127.0.0.1', '--port', '0'], env);
     processes.set('serve', serve);
@@ -88,7 +109,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     for (const [name, proc] of processes) {
       if (name !== 'serve') await waitForLog(proc, /"msg":"worker ready"/);
     }
-    log(`serve at ${base}, ${options.workers} worker(s), prefix ${prefix}`);
+    log(`serve at ${base}, ${options.workers} worker(s), ${clients} streaming client(s), prefix ${prefix}`);
 
     const finals = new Map<string, { events: string[]; counted: boolean; assumed: boolean }>();
     const accepted: string[] = [];
@@ -134,8 +155,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
           refused.push(`${response.status} ${await response.text()}`);
           continue;
         }
-        const { id } = (await response.json()) as { id: string };
+        const job = (await response.json()) as {
+          id: string;
+          links: { stream: string };
+          stream_token: string;
+        };
+        const { id } = job;
         accepted.push(id);
+        streams.add(base, job);
         const seen = { events: [] as string[], counted: false, assumed: false };
         finals.set(id, seen);
         stops.push(
@@ -172,14 +199,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }
     // Late duplicates would arrive now.
     await new Promise((r) => setTimeout(r, 500));
+    await streams.finish();
     const seconds = (performance.now() - started) / 1000;
     if (samples.at(-1)?.jobs !== finished) sample();
 
     const lost: { id: string; status: string }[] = [];
     const badImages: string[] = [];
     let succeeded = 0;
+    const records = new Map<string, JobRecord | undefined>();
     for (const id of accepted) {
       const record = await driver.queue.get(id);
+      records.set(id, record);
       if (record?.status !== 'succeeded') {
         lost.push({ id, status: record?.status ?? 'missing' });
         continue;
@@ -197,6 +227,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const last = samples.at(-1)?.rss ?? {};
     const growth = Object.fromEntries(Object.keys(first).map((name) => [name, last[name] / first[name] - 1]));
     const crashed = [...processes].filter(([, p]) => !p.alive()).map(([name]) => name);
+    const problems = streams.records.flatMap((stream) =>
+      streamProblems(stream, records.get(stream.jobId)).map((problem) => ({ jobId: stream.jobId, problem })),
+    );
     return {
       jobs: options.jobs,
       workers: options.workers,
@@ -210,8 +243,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       samples,
       growth,
       crashed,
+      streams: {
+        clients,
+        count: streams.records.length,
+        previews: streams.records.reduce((n, r) => n + r.previews.length, 0),
+        problems,
+      },
     };
   } finally {
+    await streams.finish();
     await Promise.allSettled(stops.map((stop) => stop()));
     await Promise.allSettled([...processes.values()].map((p) => p.stop()));
     await driver.close();
@@ -249,7 +289,10 @@ export function formatSoakReport(report: SoakReport): string {
       `bad images ${report.badImages.length}; refused ${report.refused.length}; finished before subscribing ${report.unobserved}`,
     `RSS end vs first sample: ${names.map((n) => `${n} ${(report.growth[n] * 100).toFixed(1)} %`).join(', ')} (target within 10 %)`,
     `crashed: ${report.crashed.length === 0 ? 'none' : report.crashed.join(', ')}`,
+    `streams: ${report.streams.count} read by ${report.streams.clients} WebSocket client(s), ` +
+      `${report.streams.previews} preview frames; problems ${report.streams.problems.length}`,
   ];
+  for (const p of report.streams.problems.slice(0, 10)) lines.push(`  stream of ${p.jobId}: ${p.problem}`);
   for (const l of report.lost.slice(0, 10)) lines.push(`  lost ${l.id}: ${l.status}`);
   for (const d of report.duplicated.slice(0, 10)) lines.push(`  duplicated ${d.id}: ${d.finals.join(', ')}`);
   for (const r of report.refused.slice(0, 5)) lines.push(`  refused: ${r.slice(0, 200)}`);
