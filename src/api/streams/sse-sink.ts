@@ -3,6 +3,9 @@ import { streamCloseCodes, type PreviewFrameHeader, type StreamMessage } from '.
 import type { StreamSink } from './job-feed';
 import type { EncodedPreview } from './stream-hub';
 
+/** Each preview's base64, made once for all the SSE clients that get it. */
+const base64Of = new WeakMap<Buffer, string>();
+
 /**
  * A Server-Sent Events response as a feed's sink: each message is an event
  * named by its `type`; kept events carry their `seq` as the event id, so a
@@ -22,7 +25,9 @@ export class SseSink implements StreamSink {
   }
 
   sendPreview(header: PreviewFrameHeader, preview: EncodedPreview): void {
-    const message = { type: 'preview', ...header, data: preview.data.toString('base64') };
+    let data = base64Of.get(preview.data);
+    if (data === undefined) base64Of.set(preview.data, (data = preview.data.toString('base64')));
+    const message = { type: 'preview', ...header, data };
     this.#write(`event: preview\ndata: ${JSON.stringify(message)}\n\n`);
   }
 

@@ -18,6 +18,11 @@ export interface EncodedPreview {
   readonly width: number;
   readonly height: number;
   readonly data: Buffer;
+  /**
+   * Binary frames made from it, by header: every client of a job at the same
+   * point gets the same frame, built once rather than copied per socket.
+   */
+  readonly frames: Map<string, Buffer>;
 }
 
 /** One job followed by this process: one bus subscription, any number of stream clients. */
@@ -193,5 +198,5 @@ async function encode(preview: JobPreview, format: PreviewFormat, size: number):
       : format === 'webp'
         ? await image.webp({ quality: 80, effort: 1 }).toBuffer()
         : await image.jpeg({ quality: 80 }).toBuffer();
-  return { format, width, height, data };
+  return { format, width, height, data, frames: new Map() };
 }

@@ -36,7 +36,15 @@ export class WebSocketSink implements StreamSink {
   sendPreview(header: PreviewFrameHeader, preview: EncodedPreview): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
     const { job_id: _jobId, ...rest } = header;
-    this.socket.send(encodePreviewFrame(this.multiplexed ? header : rest, preview.data));
+    const own: PreviewFrameHeader = this.multiplexed ? header : rest;
+    const key = `${own.step}:${own.seq}:${own.job_id ?? ''}`;
+    let frame = preview.frames.get(key);
+    if (!frame) {
+      frame = encodePreviewFrame(own, preview.data);
+      // A handful of keys per preview at most (clients differ only by the seq they last saw).
+      if (preview.frames.size < 16) preview.frames.set(key, frame);
+    }
+    this.socket.send(frame);
   }
 
   end(): void {
