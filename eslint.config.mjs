@@ -27,4 +27,29 @@ export default tseslint.config(
     },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
+  {
+    // The playground runs in the browser: a plain script, no Node globals.
+    files: ['src/api/playground/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        Blob: 'readonly',
+        DataView: 'readonly',
+        Option: 'readonly',
+        URL: 'readonly',
+        WebSocket: 'readonly',
+        console: 'readonly',
+        createImageBitmap: 'readonly',
+        document: 'readonly',
+        fetch: 'readonly',
+        location: 'readonly',
+        sessionStorage: 'readonly',
+        setTimeout: 'readonly',
+        require: 'off',
+        module: 'off',
+        __dirname: 'off',
+        process: 'off',
+      },
+    },
+  },
 );

@@ -23,6 +23,7 @@ import { modelRoutes } from './routes/models';
 import { openAiImageRoutes } from './routes/openai-images';
 import { jobStreamRoutes } from './routes/job-streams';
 import { multiplexStreamRoutes } from './routes/multiplex-stream';
+import { playgroundRoutes } from './routes/playground';
 import { StreamConnections } from './streams/stream-connections';
 import { StreamHub } from './streams/stream-hub';
 
@@ -141,5 +142,6 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(openAiImageRoutes);
   await app.register(jobStreamRoutes);
   await app.register(multiplexStreamRoutes);
+  await app.register(playgroundRoutes);
   return app;
 }
