@@ -21,14 +21,15 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { execFile } from 'node:child_process';
 import type { Result } from 'autocannon';
-import { Queue, type JobsOptions } from 'bullmq';
-import Redis from 'ioredis';
+import { Queue } from 'bullmq';
 import pino from 'pino';
 import { buildApp } from '../dist/api';
 import { loadConfig } from '../dist/config';
 import { ensureDemoModel, resolveRequest } from '../dist/pipeline';
 import { createQueueDriver } from '../dist/queue';
 import { atLeast, atMost, writeBenchResult } from './lib/bench-results';
+import { driverJobOptions, deleteKeys, REDIS_URL } from './lib/bench-redis';
+import { endProcess } from './lib/end-process';
 
 const { values } = parseArgs({
   options: {
@@ -39,28 +40,7 @@ const { values } = parseArgs({
 });
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const body = { prompt: 'a giraffe eating a building', steps: 20, width: 512, height: 512 };
-/** The options the bullmq driver gives each job (priority 100 and the default queue settings). */
-const driverJobOptions: JobsOptions = {
-  priority: 100,
-  attempts: 3,
-  backoff: { type: 'exponential', delay: 1000 },
-  removeOnComplete: true,
-  removeOnFail: { age: 86_400 },
-};
-
-async function cleanup(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
-}
-
 async function apiRate(
   prefix: string,
   dataDir: string,
@@ -160,10 +140,10 @@ async function main(): Promise<void> {
       ],
     });
   } finally {
-    await cleanup(prefix('a'));
-    await cleanup(prefix('b'));
+    await deleteKeys(prefix('a'));
+    await deleteKeys(prefix('b'));
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
-void main().then(() => process.exit(0));
+void main().then(() => endProcess(0));

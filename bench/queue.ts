@@ -26,12 +26,14 @@
 import * as os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { Queue, Worker, type JobsOptions } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import Redis from 'ioredis';
 import { resolveRequest } from '../dist/pipeline';
 import { createQueueDriver } from '../dist/queue';
 import type { JobResult } from '../dist/jobs';
 import { atLeast, atMost, writeBenchResult } from './lib/bench-results';
+import { driverJobOptions, deleteKeys, REDIS_URL } from './lib/bench-redis';
+import { endProcess } from './lib/end-process';
 
 const { values } = parseArgs({
   options: {
@@ -44,21 +46,11 @@ const { values } = parseArgs({
 const JOBS = Number(values.jobs);
 const LATENCY_SAMPLES = Number(values.latency);
 const ROUNDS = Math.max(1, Number(values.rounds));
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const request = resolveRequest(
   { prompt: 'bench', steps: 1, width: 64, height: 64, seed: 1 },
   { size: 64, scheduler: 'euler' },
 );
 const result: JobResult = { images: [], seed: 1, width: 64, height: 64, parameters: '', timings: {} };
-
-/** The options the bullmq driver gives each job (priority 100 and the default queue settings). */
-const driverJobOptions: JobsOptions = {
-  priority: 100,
-  attempts: 3,
-  backoff: { type: 'exponential', delay: 1000 },
-  removeOnComplete: true,
-  removeOnFail: { age: 86_400 },
-};
 
 /** Commands ioredis sends, counted on the shared prototype (BullMQ's connections and ours). */
 let sent = 0;
@@ -94,17 +86,6 @@ const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve,
 
 const pct = (xs: number[], p: number): number =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
-
-async function cleanup(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
-}
 
 async function driverLatency(prefix: string): Promise<number[]> {
   const driver = createQueueDriver({ redisUrl: REDIS_URL, prefix });
@@ -286,8 +267,8 @@ async function main(): Promise<void> {
       notes: [`throughput rounds, driver: ${rounds(oursRates)}; raw: ${rounds(rawRates)} jobs/s`],
     });
   } finally {
-    for (const name of prefixes) await cleanup(name);
+    for (const name of prefixes) await deleteKeys(name);
   }
 }
 
-void main().then(() => process.exit(0));
+void main().then(() => endProcess(0));

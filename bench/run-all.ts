@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
 import type { BenchResult } from './lib/bench-results';
+import { endProcess } from './lib/end-process';
 
 /** Scripts here that are not benchmarks of their own. */
 const NOT_BENCHES = new Set(['run-all.ts', 'soak.ts']);
@@ -225,10 +226,10 @@ async function main(): Promise<void> {
 }
 
 void main().then(
-  () => process.exit(0),
+  () => endProcess(0),
   (err: unknown) => {
     // Even the runner failing is no build failure; say so and stop.
     console.error(err);
-    process.exit(0);
+    endProcess(0);
   },
 );

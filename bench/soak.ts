@@ -16,6 +16,7 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatSoakReport, runSoak } from './lib/soak-run';
+import { endProcess } from './lib/end-process';
 
 const { values } = parseArgs({
   options: {
@@ -55,4 +56,4 @@ async function main(): Promise<number> {
   return broken ? 1 : 0;
 }
 
-void main().then((code) => process.exit(code));
+void main().then((code) => endProcess(code));

@@ -36,6 +36,8 @@ import Redis from 'ioredis';
 import type { JobResult } from '../dist/jobs';
 import { createQueueDriver } from '../dist/queue';
 import { atMost, writeBenchResult, type BenchFigure } from './lib/bench-results';
+import { deleteKeys, REDIS_URL } from './lib/bench-redis';
+import { endProcess } from './lib/end-process';
 import { giraffeBin, rssBytes } from './lib/processes';
 import type { SubscriberCommand, SubscriberReply } from './lib/stream-subscribers';
 
@@ -52,7 +54,6 @@ const SECONDS = Number(values.seconds);
 const RATE = Number(values.rate);
 const LEVELS = values.levels.split(',').map(Number);
 const CLIENT_PROCS = Math.max(1, Number(values['client-procs']));
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const TARGET_MS = 50;
 const PREVIEW_SIDE = 64;
 /** Previews published before each measured window, not counted: connections and caches settle. */
@@ -209,17 +210,6 @@ async function listening(serve: { child: ChildProcess; output: () => string }): 
 async function heapUsed(base: string): Promise<number> {
   const text = await (await fetch(`${base}/metrics`)).text();
   return Number(/^giraffe_nodejs_heap_size_used_bytes\s+(\S+)/m.exec(text)?.[1] ?? NaN);
-}
-
-async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
 }
 
 interface Level {
@@ -433,9 +423,9 @@ function report(levels: readonly Level[], raw: Latencies, idle: { rss: number; h
 }
 
 void main().then(
-  () => process.exit(0),
+  () => endProcess(0),
   (err: unknown) => {
     console.error(err);
-    process.exit(1);
+    endProcess(1);
   },
 );

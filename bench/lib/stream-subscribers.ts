@@ -12,6 +12,7 @@
 import Redis from 'ioredis';
 import WebSocket from 'ws';
 import { decodePreviewFrame } from '../../dist/client';
+import { endProcess } from './end-process';
 
 export type SubscriberCommand =
   /** Opens `count` WebSockets to `url`, each ready once its snapshot came. */
@@ -147,4 +148,4 @@ async function handle(command: SubscriberCommand): Promise<SubscriberReply> {
 process.on('message', (command: SubscriberCommand) => {
   void handle(command).then((reply) => process.send!(reply));
 });
-process.on('disconnect', () => process.exit(0));
+process.on('disconnect', () => endProcess(0));

@@ -1,12 +1,12 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { SingleBar, Presets } from 'cli-progress';
 import type { Config } from '../config';
 import { GiraffeError } from '../errors';
 import { loadPipeline, schedulerNames, type GenerateRequest } from '../pipeline';
 import { remoteGenerate } from './remote-generate';
 import { resolveModel } from './resolve-model';
+import { StepProgressBar } from './step-progress-bar';
 
 export const generateUsage = `Usage: giraffe generate "PROMPT" [options]
 
@@ -121,16 +121,7 @@ export async function generateCommand(argv: string[], config: Config): Promise<n
   });
   try {
     const resolved = pipeline.resolve(request);
-    const bar = new SingleBar(
-      {
-        format: 'denoising |{bar}| {value}/{total} steps | eta {eta_formatted}',
-        noTTYOutput: true,
-        notTTYSchedule: 2000,
-        stream: process.stderr,
-      },
-      Presets.shades_classic,
-    );
-    let started = false;
+    const bar = new StepProgressBar();
     const interrupt = new AbortController();
     const onSigint = (): void => interrupt.abort();
     process.once('SIGINT', onSigint);
@@ -138,15 +129,11 @@ export async function generateCommand(argv: string[], config: Config): Promise<n
     try {
       result = await pipeline.generate(resolved, {
         signal: interrupt.signal,
-        onStep: ({ step, steps }) => {
-          if (!started) bar.start(steps, 0);
-          started = true;
-          bar.update(step);
-        },
+        onStep: ({ step, steps }) => bar.update(step, steps),
       });
     } finally {
       process.off('SIGINT', onSigint);
-      if (started) bar.stop();
+      bar.stop();
     }
     const files = outputPaths(values.out, result.seed, resolved.output_format, result.images.length);
     for (let i = 0; i < files.length; i++) {

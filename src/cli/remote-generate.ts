@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { SingleBar, Presets } from 'cli-progress';
 import { GiraffeClient, watchJob } from '../client';
+import { StepProgressBar } from './step-progress-bar';
 
 export interface RemoteGenerateOptions {
   /** The API's address, e.g. `http://localhost:8080`. */
@@ -24,21 +24,7 @@ export async function remoteGenerate(options: RemoteGenerateOptions): Promise<nu
   process.stderr.write(
     `job ${job.id} queued${job.position === undefined ? '' : ` at position ${job.position}`}\n`,
   );
-  const bar = new SingleBar(
-    {
-      format: 'denoising |{bar}| {value}/{total} steps | eta {eta_formatted}',
-      noTTYOutput: true,
-      notTTYSchedule: 2000,
-      stream: process.stderr,
-    },
-    Presets.shades_classic,
-  );
-  let started = false;
-  const progress = (step: number, steps: number): void => {
-    if (!started) bar.start(steps, 0);
-    started = true;
-    bar.update(step);
-  };
+  const bar = new StepProgressBar();
   const interrupt = new AbortController();
   const onSigint = (): void => {
     interrupt.abort(new Error('interrupted'));
@@ -55,15 +41,15 @@ export async function remoteGenerate(options: RemoteGenerateOptions): Promise<nu
       signal: interrupt.signal,
       // A job already under way (or done) when the stream opens starts the bar where it stands.
       onSnapshot: (snapshot) => {
-        if (snapshot.progress) progress(snapshot.progress.step, snapshot.progress.steps);
+        if (snapshot.progress) bar.update(snapshot.progress.step, snapshot.progress.steps);
       },
       onEvent: (message) => {
-        if (message.type === 'progress') progress(message.step as number, message.steps as number);
+        if (message.type === 'progress') bar.update(message.step as number, message.steps as number);
       },
     });
   } finally {
     process.off('SIGINT', onSigint);
-    if (started) bar.stop();
+    bar.stop();
   }
   const final = await client.getJob(job.id);
   if (outcome.status !== 'succeeded') {

@@ -76,6 +76,8 @@ export function watchJob(options: WatchOptions): Promise<WatchResult> {
       if (error) reject(error);
       else resolve(result!);
     };
+    const ended = (final: StreamMessage, status: string) =>
+      finish(undefined, { final, status: status as WatchResult['status'], seq: seq ?? 0, reconnects });
     options.signal?.addEventListener('abort', () => finish(options.signal!.reason as Error), { once: true });
 
     const connect = () => {
@@ -105,26 +107,12 @@ export function watchJob(options: WatchOptions): Promise<WatchResult> {
           seq = message.seq ?? seq;
           const job = message.job as Job;
           options.onSnapshot?.(job, message);
-          if (finalTypes.has(job.status)) {
-            finish(undefined, {
-              final: message,
-              status: job.status as WatchResult['status'],
-              seq: seq ?? 0,
-              reconnects,
-            });
-          }
+          if (finalTypes.has(job.status)) ended(message, job.status);
           return;
         }
         if (typeof message.seq === 'number' && message.update !== true) seq = message.seq;
         options.onEvent?.(message);
-        if (finalTypes.has(message.type)) {
-          finish(undefined, {
-            final: message,
-            status: message.type as WatchResult['status'],
-            seq: seq ?? 0,
-            reconnects,
-          });
-        }
+        if (finalTypes.has(message.type)) ended(message, message.type);
       });
       socket.on('error', () => undefined);
       socket.on('close', (code, reason) => {

@@ -18,3 +18,5 @@ export type {
   WorkerInfo,
   WorkerRegistry,
 } from './ports';
+export { bullmqJobOptions } from './bullmq';
+export { defaultSettings as defaultQueueSettings } from './job-lifecycle';

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { FastifyRequest } from 'fastify';
 import { GiraffeError } from '../../errors';
+import type { JobRecord } from '../../jobs';
 import { commonProblems, problemResponses } from '../schemas';
 import { JobFeed } from '../streams/job-feed';
 import { feedOptions, previewOptionFields, seqSchema } from '../streams/stream-options';
@@ -31,6 +33,7 @@ const streamProblems = problemResponses(
 /** `GET /v1/jobs/:id/stream` (WebSocket) and `GET /v1/jobs/:id/events` (Server-Sent Events). */
 export const jobStreamRoutes: FastifyPluginAsyncZod = async (app) => {
   const { driver, streams, config } = app.giraffe;
+  const checked = new WeakMap<FastifyRequest, JobRecord>();
   const limits = {
     previewDropBytes: config.STREAM_PREVIEW_DROP_BYTES,
     closeBytes: config.STREAM_CLOSE_BYTES,
@@ -57,8 +60,9 @@ export const jobStreamRoutes: FastifyPluginAsyncZod = async (app) => {
         ...streamProblems,
       },
     },
+    // Checked before the upgrade, so a refusal is a plain HTTP answer; the handler takes it from here.
     preHandler: async (request) => {
-      await visibleJob(driver, request, request.params.id);
+      checked.set(request, await visibleJob(driver, request, request.params.id));
     },
     handler: async () => {
       throw new GiraffeError(
@@ -69,7 +73,8 @@ export const jobStreamRoutes: FastifyPluginAsyncZod = async (app) => {
     wsHandler: (socket, request) => {
       streams.connections.addSocket(socket);
       void (async () => {
-        const job = await visibleJob(driver, request, request.params.id);
+        const job = checked.get(request) ?? (await visibleJob(driver, request, request.params.id));
+        checked.delete(request);
         const feed = new JobFeed(
           streams.hub,
           driver,

@@ -1,1 +1,2 @@
 export { createBullmqDriver, type BullmqDriverOptions } from './bullmq-driver';
+export { bullmqJobOptions } from './bullmq-job-queue';
