@@ -126,7 +126,8 @@ export class RedisJobStore implements JobStateStore {
   }
 
   async start(id: string, worker: string, at: string): Promise<StartedJob | undefined> {
-    const queued = JSON.stringify(jobEvent(id, { type: 'queued' }));
+    // Published only when the worker beat the announcement: the job was at the front.
+    const queued = JSON.stringify(jobEvent(id, { type: 'queued', position: 0 }));
     // The script adds the attempt it counts.
     const started = JSON.stringify({ type: 'started', worker, job_id: id, at });
     const reply = await this.#scripts.run(
