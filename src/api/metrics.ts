@@ -64,20 +64,25 @@ function createdJobId(request: FastifyRequest, reply: FastifyReply): string | un
 }
 
 interface Watch {
-  unsubscribe?: Unsubscribe;
   checkedAt: number;
 }
 
+/** Ids of jobs that ended lately, kept for a job whose end is heard before its creating request has answered. */
+const RECENTLY_ENDED_MAX = 4096;
+
 /**
- * The job metrics of one API process: it watches the jobs it created (their
- * events tell it when one ends) and, once one has, reads the final record
- * and observes it. Each job is therefore counted once, by the process that
+ * The job metrics of one API process: it watches the jobs it created (one
+ * subscription to the queue's "job ended" notices tells it when one ends,
+ * so watching a job costs no Redis command) and, once one has, reads the
+ * final record and observes it. Each job is therefore counted once, by the process that
  * created it, however many API processes share the queue; summing over
  * processes gives the cluster's totals. A job whose creating process
  * restarted before it ended is not counted.
  */
 class JobMetrics {
   readonly #watches = new Map<string, Watch>();
+  readonly #recentlyEnded = new Set<string>();
+  #unsubscribe: Promise<Unsubscribe> | undefined;
   readonly #finished: Counter<'model' | 'status'>;
   readonly #duration: Histogram<'model' | 'status'>;
   readonly #wait: Histogram<'model'>;
@@ -128,40 +133,46 @@ class JobMetrics {
     });
   }
 
+  /** Subscribes to the end of every job; until that works, the sweep finds ends from the records. */
+  listen(): void {
+    if (this.#unsubscribe) return;
+    const subscribing = this.driver.events.subscribeEnded((id) => this.#ended(id));
+    this.#unsubscribe = subscribing;
+    subscribing.catch(() => {
+      if (this.#unsubscribe === subscribing) this.#unsubscribe = undefined;
+    });
+  }
+
   /** Starts following a job this process created. Never throws: metrics must not fail a request. */
   watch(id: string): void {
     if (this.#watches.has(id) || this.#watches.size >= this.maxWatched) return;
-    const entry: Watch = { checkedAt: Date.now() };
-    this.#watches.set(id, entry);
-    this.driver.events
-      .subscribe(id, (event) => {
-        if (event.type === 'succeeded' || event.type === 'failed' || event.type === 'canceled')
-          void this.#settle(id);
-      })
-      .then(
-        async (unsubscribe) => {
-          if (this.#watches.get(id) !== entry) return unsubscribe();
-          entry.unsubscribe = unsubscribe;
-          // It may have ended before the subscription was live (`?wait=true` answers after the end).
-          await this.#settle(id);
-        },
-        // No subscription: the sweep finds the end from the record.
-        () => undefined,
-      )
-      .catch(() => undefined);
+    this.#watches.set(id, { checkedAt: Date.now() });
+    // Ended before its request answered (`?wait=true`, the OpenAI route): the notice came first.
+    if (this.#recentlyEnded.delete(id)) void this.#settle(id);
   }
 
-  /** Re-reads jobs not checked for `olderThanMs`: recovers from events that never arrived. */
+  #ended(id: string): void {
+    if (this.#watches.has(id)) return void this.#settle(id);
+    this.#recentlyEnded.add(id);
+    if (this.#recentlyEnded.size > RECENTLY_ENDED_MAX) {
+      this.#recentlyEnded.delete(this.#recentlyEnded.values().next().value as string);
+    }
+  }
+
+  /** Re-reads jobs not checked for `olderThanMs`: recovers from notices that never arrived. */
   async sweep(olderThanMs: number): Promise<void> {
+    this.listen();
     const now = Date.now();
     const due = [...this.#watches].filter(([, w]) => now - w.checkedAt >= olderThanMs).map(([id]) => id);
     await Promise.all(due.map((id) => this.#settle(id)));
   }
 
   async close(): Promise<void> {
-    const watches = [...this.#watches.values()];
     this.#watches.clear();
-    await Promise.allSettled(watches.map((w) => w.unsubscribe?.()));
+    this.#recentlyEnded.clear();
+    const unsubscribe = await this.#unsubscribe?.catch(() => undefined);
+    this.#unsubscribe = undefined;
+    await unsubscribe?.().catch(() => undefined);
   }
 
   /** Reads the record; observes it and stops watching once it is final (or gone). */
@@ -179,7 +190,6 @@ class JobMetrics {
     // Only the first settle that gets here observes the job.
     if (this.#watches.get(id) !== entry) return;
     this.#watches.delete(id);
-    await entry.unsubscribe?.().catch(() => undefined);
     if (job) this.#observe(job);
   }
 
@@ -260,6 +270,7 @@ export const metricsPlugin = fp<MetricsOptions>(
       registers,
     });
     const jobs = new JobMetrics(driver, options.maxWatchedJobs ?? 10_000, registry);
+    jobs.listen();
     // Read at scrape time, so an app without streams (a test's bare one) reports none.
     const streams = (): typeof app.giraffe.streams | undefined => app.giraffe.streams;
     new Gauge({

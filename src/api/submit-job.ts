@@ -1,18 +1,18 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GiraffeError } from '../errors';
 import type { JobRecord } from '../jobs';
+import type { EnqueuedJob } from '../queue';
 import type { WebhookSubscription } from '../jobs/job-request';
 import { resolveRequest, type GenerateRequest } from '../pipeline';
 import { idempotent } from './idempotency';
-
-/** How long a client should wait before retrying when the queue is full. */
-const QUEUE_FULL_RETRY_AFTER_S = 10;
 
 /**
  * The one way a route turns a validated request into a queued job: the model
  * must be served, its queue must have room (MAX_QUEUE_DEPTH), defaults and a
  * seed are filled in, and an `Idempotency-Key` makes a retried POST return
- * the job the first one made.
+ * the job the first one made. Resolves with the job, its place in the queue
+ * while it waits, and whether it is a replay. A new job costs no Redis read
+ * beyond queueing it: the queue checks the depth and reports the position.
  */
 export async function submitJob(
   app: FastifyInstance,
@@ -21,7 +21,7 @@ export async function submitJob(
   generation: GenerateRequest,
   idempotencyBody: unknown,
   webhook?: WebhookSubscription,
-): Promise<{ job: JobRecord; replayed: boolean }> {
+): Promise<{ job: JobRecord; position: number | undefined; replayed: boolean }> {
   const { driver, catalog, config, idempotency } = app.giraffe;
   if (webhook && !config.WEBHOOK_SECRET) {
     throw new GiraffeError(
@@ -43,7 +43,7 @@ export async function submitJob(
     );
   }
   const key = request.headers['idempotency-key'];
-  let created: JobRecord | undefined;
+  let created: EnqueuedJob | undefined;
   const { jobId, replayed } = await idempotent(
     idempotency,
     request.owner ?? '_',
@@ -51,15 +51,6 @@ export async function submitJob(
     idempotencyBody,
     config.RETENTION_SECONDS * 1000,
     async () => {
-      if ((await driver.queue.depth(modelId)) >= config.MAX_QUEUE_DEPTH) {
-        throw new GiraffeError(
-          'GIRAFFE_ERR_QUEUE_FULL',
-          `the queue for "${modelId}" holds ${config.MAX_QUEUE_DEPTH} waiting jobs; retry later`,
-          {
-            retry_after_s: QUEUE_FULL_RETRY_AFTER_S,
-          },
-        );
-      }
       const resolved = resolveRequest(generation, {
         size: model.defaults.width,
         scheduler: model.defaults.scheduler,
@@ -70,17 +61,24 @@ export async function submitJob(
         owner: request.owner,
         request_id: request.id,
         webhook,
+        maxDepth: config.MAX_QUEUE_DEPTH,
       });
       request.log.info({ job_id: job.id, model: modelId }, 'job queued');
+      created = job;
       return job.id;
     },
   );
-  // A replay reads the job as it stands now; a new job is the record just made.
-  const job = created ?? (await driver.queue.get(jobId));
+  if (created) {
+    const { position, ...job } = created;
+    return { job, position, replayed };
+  }
+  // A replay reads the job as it stands now.
+  const job = await driver.queue.get(jobId);
   if (!job)
     throw new GiraffeError(
       'GIRAFFE_ERR_JOB_NOT_FOUND',
       `job ${jobId} (made by an earlier request with this Idempotency-Key) has expired`,
     );
-  return { job, replayed };
+  const position = job.status === 'queued' ? await driver.queue.position(jobId) : undefined;
+  return { job, position, replayed };
 }

@@ -4,6 +4,7 @@ export type {
   CancelOutcome,
   ConsumerOptions,
   DriverOptions,
+  EnqueuedJob,
   EventBus,
   JobConsumer,
   JobContext,
@@ -19,4 +20,5 @@ export type {
   WorkerRegistry,
 } from './ports';
 export { bullmqJobOptions } from './bullmq';
+export { queueFullError } from './queue-full-error';
 export { defaultSettings as defaultQueueSettings } from './job-lifecycle';

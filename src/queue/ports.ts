@@ -28,7 +28,18 @@ export interface NewJob {
   readonly request_id?: string;
   /** The job's webhook, delivered by the worker. */
   readonly webhook?: JobRecord['webhook'];
+  /**
+   * Refuse the job (GIRAFFE_ERR_QUEUE_FULL) when its model's queue already
+   * holds this many waiting jobs; checked in the same step that records it.
+   */
+  readonly maxDepth?: number;
 }
+
+/**
+ * A job just queued: its record, and its place in the queue when it was
+ * queued (absent when a worker took it at once).
+ */
+export type EnqueuedJob = JobRecord & { readonly position?: number };
 
 export type CancelOutcome =
   /** It was waiting and is gone from the queue; its state is `canceled`. */
@@ -49,7 +60,7 @@ export interface ListQuery {
 /** Submitting, inspecting and canceling jobs: what the API uses. */
 export interface JobQueue {
   /** Adds a job to the queue of its model and records it as `queued`. */
-  enqueue(job: NewJob): Promise<JobRecord>;
+  enqueue(job: NewJob): Promise<EnqueuedJob>;
   get(id: string): Promise<JobRecord | undefined>;
   /** Jobs ahead of this one in its model's queue (0: next), undefined when it is not waiting. */
   position(id: string): Promise<number | undefined>;
@@ -87,6 +98,12 @@ export interface EventBus {
   history(jobId: string, afterSeq: number): Promise<JobEvent[] | undefined>;
   /** The job's latest preview while it is kept (the job runs, or just ended). */
   latestPreview(jobId: string): Promise<JobPreview | undefined>;
+  /**
+   * Tells the listener the id of every job that ends (any job, after its
+   * final event), for process-wide bookkeeping such as metrics: one
+   * subscription instead of one per job. Resolves once it is live.
+   */
+  subscribeEnded(listener: (jobId: string) => void): Promise<Unsubscribe>;
 }
 
 export interface StoredImage {

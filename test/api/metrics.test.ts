@@ -217,7 +217,7 @@ describe('job metrics without events', () => {
     // A driver whose event bus is down: only the sweep can see the job end.
     let record: Partial<JobRecord> = { status: 'running' };
     const fake = {
-      events: { subscribe: () => Promise.reject(new Error('event bus down')) },
+      events: { subscribeEnded: () => Promise.reject(new Error('event bus down')) },
       queue: { get: async () => record as JobRecord },
     } as unknown as QueueDriver;
     const bare = Fastify();

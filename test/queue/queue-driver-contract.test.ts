@@ -53,8 +53,13 @@ describe.each(driverKinds)('queue driver contract: %s', (kind) => {
       expect(a).toMatchObject({ model: 'm1', owner: 'key-a', status: 'queued', attempts: 0, priority: 100 });
       expect(a.request_id).toBe('req-1');
       expect(new Date(a.created_at).toISOString()).toBe(a.created_at);
+      // Its place in the queue when it was queued: nothing was ahead of it.
+      const { position, ...recordOfA } = a;
+      expect(position).toBe(0);
+      expect(b.position).toBe(0); // priority 5 goes ahead of a
+      expect(c.position).toBe(0);
       // The queued event went out with the job, and the record says so.
-      expect(await driver.queue.get(a.id)).toEqual({ ...a, event_seq: 1 });
+      expect(await driver.queue.get(a.id)).toEqual({ ...recordOfA, event_seq: 1 });
       expect((await driver.queue.get(b.id))?.priority).toBe(5);
       expect(await driver.queue.get(randomUUID())).toBeUndefined();
 
@@ -80,6 +85,24 @@ describe.each(driverKinds)('queue driver contract: %s', (kind) => {
         GiraffeError,
       );
       await expect(driver.queue.enqueue({ model: 'a:b', request })).rejects.toBeInstanceOf(GiraffeError);
+    });
+
+    it('refuses a job, recording nothing, while its model already has maxDepth jobs waiting', async () => {
+      const driver = harness.make();
+      await driver.queue.enqueue({ model: 'm1', request, maxDepth: 2 });
+      const second = await driver.queue.enqueue({ model: 'm1', request, maxDepth: 2 });
+      expect(second.position).toBe(1);
+      const id = randomUUID();
+      await expect(driver.queue.enqueue({ id, model: 'm1', request, maxDepth: 2 })).rejects.toMatchObject({
+        code: 'GIRAFFE_ERR_QUEUE_FULL',
+        details: { retry_after_s: 10 },
+      });
+      expect(await driver.queue.get(id)).toBeUndefined();
+      expect(await driver.queue.depth('m1')).toBe(2);
+      // The same id is free to use once there is room; other models are not affected.
+      expect((await driver.queue.enqueue({ id, model: 'm1', request, maxDepth: 3 })).position).toBe(2);
+      expect((await driver.queue.enqueue({ model: 'm2', request, maxDepth: 1 })).position).toBe(0);
+      expect((await driver.queue.list()).length).toBe(4);
     });
 
     it('orders positions by priority, then first come first served, and counts depth per model', async () => {
@@ -321,6 +344,25 @@ describe.each(driverKinds)('queue driver contract: %s', (kind) => {
       await sleep(100);
       expect(watch.types()).toEqual(['queued', 'started', 'canceled']);
       expect(await driver.queue.cancel(id)).toBe('already_finished');
+    });
+
+    it('names every job that ends, and only once, to an ended-jobs subscriber', async () => {
+      const driver = harness.make();
+      const ended: string[] = [];
+      const stop = await driver.events.subscribeEnded((id) => ended.push(id));
+      const canceled = await driver.queue.enqueue({ model: 'm1', request });
+      const waiting = await driver.queue.enqueue({ model: 'm1', request });
+      expect(await driver.queue.cancel(canceled.id)).toBe('canceled');
+      driver.consume('m1', succeed, { workerId: 'w' });
+      await waitFor('both ends', () => ended.length === 2);
+      await sleep(50);
+      expect(ended).toEqual([canceled.id, waiting.id]);
+      // Unsubscribed: a later end is not delivered.
+      await stop();
+      const later = await driver.queue.enqueue({ model: 'm1', request });
+      await waitFor('the later job', async () => (await driver.queue.get(later.id))?.status === 'succeeded');
+      await sleep(50);
+      expect(ended).toEqual([canceled.id, waiting.id]);
     });
 
     it('answers already_finished and not_found', async () => {

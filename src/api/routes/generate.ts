@@ -33,7 +33,7 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
     const { driver, config } = app.giraffe;
     const { model: requested, webhook_url, webhook_events, ...generation } = request.body;
     const webhook = webhookSubscriptionOf({ webhook_url, webhook_events });
-    const { job, replayed } = await submitJob(
+    const { job, position, replayed } = await submitJob(
       app,
       request,
       requested ?? config.DEFAULT_MODEL,
@@ -51,7 +51,6 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
       reply.code(isFinal(finished.status) ? 200 : 202).header('location', `/v1/jobs/${job.id}`);
       return jobView(finished) as JobView;
     }
-    const position = job.status === 'queued' ? await driver.queue.position(job.id) : undefined;
     const stream = app.giraffe.streamTokens.issue(job.id, request.owner);
     reply.code(202).header('location', `/v1/jobs/${job.id}`);
     return {

@@ -1,5 +1,9 @@
-import type { JobsOptions, Queue } from 'bullmq';
-import type { NoData, NoResult } from './bullmq-job-queue';
+import type { JobsOptions } from 'bullmq';
+
+/** What the batch needs of a BullMQ queue whose jobs carry no data (the driver's). */
+interface BulkAdder {
+  addBulk(jobs: { name: string; data: Record<string, never>; opts: JobsOptions }[]): Promise<unknown>;
+}
 
 interface PendingAdd {
   readonly opts: JobsOptions;
@@ -20,11 +24,11 @@ const MAX_BATCH = 128;
  * its record.
  */
 export class AddBatch {
-  readonly #queue: Queue<NoData, NoResult>;
+  readonly #queue: BulkAdder;
   readonly #name: string;
   #pending: PendingAdd[] = [];
 
-  constructor(queue: Queue<NoData, NoResult>, name: string) {
+  constructor(queue: BulkAdder, name: string) {
     this.#queue = queue;
     this.#name = name;
   }

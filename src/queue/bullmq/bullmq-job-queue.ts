@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import { GiraffeError } from '../../errors';
 import { isFinal, type JobRecord } from '../../jobs';
 import { newJobRecord, type JobLifecycle, type LifecycleSettings } from '../job-lifecycle';
-import type { CancelOutcome, JobQueue, ListQuery, NewJob } from '../ports';
+import type { CancelOutcome, EnqueuedJob, JobQueue, ListQuery, NewJob } from '../ports';
+import { queueFullError } from '../queue-full-error';
 import { AddBatch } from './add-batch';
 import { guarded } from './redis-connections';
 import type { RedisJobStore } from './redis-job-store';
@@ -58,10 +59,12 @@ export class BullmqJobQueue implements JobQueue {
     this.#settings = lifecycle.settings;
   }
 
-  async enqueue(job: NewJob): Promise<JobRecord> {
+  async enqueue(job: NewJob): Promise<EnqueuedJob> {
     const record = newJobRecord(job);
     return guarded('enqueueing a job', async () => {
-      if (!(await this.#store.create(record))) {
+      const created = await this.#store.create(record, job.maxDepth);
+      if (created === 'full') throw queueFullError(record.model, job.maxDepth ?? 0);
+      if (created === 'exists') {
         throw new GiraffeError('GIRAFFE_ERR_REQUEST_INVALID', `job ${record.id} already exists`, {
           field: 'id',
         });
@@ -76,8 +79,8 @@ export class BullmqJobQueue implements JobQueue {
         throw err;
       }
       // Best effort: if this fails, the worker that starts the job publishes `queued` first.
-      await this.#store.announce(record.model, record.id).catch(() => undefined);
-      return record;
+      const position = await this.#store.announce(record.model, record.id).catch(() => undefined);
+      return position === undefined ? record : { ...record, position };
     });
   }
 

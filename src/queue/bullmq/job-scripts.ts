@@ -49,11 +49,18 @@ const transitions = {
    * Creates the record and its index entries; every 64th creation also trims
    * index entries older than the retention time (`list` skips expired ones
    * meanwhile). Scores are `<ms><3-digit sequence>` built as strings: Lua would
-   * print a 16-digit number with 14 significant digits. 1: created, 0: the id exists.
-   * KEYS: job, jobs, owner, seq, models. ARGV: spec, created ms, trim-before score, id, model.
+   * print a 16-digit number with 14 significant digits. With a maximum depth
+   * (ARGV[6] > 0) it refuses while the model's queue holds that many waiting
+   * jobs. 1: created, 0: the id exists, -1: the queue is full.
+   * KEYS: job, jobs, owner, seq, models, wait, prioritized, delayed.
+   * ARGV: spec, created ms, trim-before score, id, model, max depth (0: none).
    */
   createJob: `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local max = tonumber(ARGV[6])
+if max > 0 and redis.call('LLEN', KEYS[6]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8]) >= max then
+  return -1
+end
 redis.call('HSET', KEYS[1], 'spec', ARGV[1], 'status', 'queued', 'attempts', 0)
 local seq = redis.call('INCR', KEYS[4])
 local score = ARGV[2] .. string.format('%03d', seq % 1000)
@@ -70,16 +77,17 @@ return 1`,
    * Publishes a new job's first `queued` event with its position, unless a
    * worker already started it (then the start script published it), so
    * `queued` always precedes `started`. A job a worker has taken but not yet
-   * started is at the front: position 0.
+   * started is at the front: position 0. Returns the position it published,
+   * -1 when it published nothing.
    * KEYS: job, wait, prioritized, delayed, stream. ARGV: id, channel, event without position, keep, ttl.
    */
   announceJob: `
 if redis.call('HGET', KEYS[1], 'status') == 'queued' and redis.call('HSETNX', KEYS[1], 'announced', 1) == 1 then
   local position = math.max(positionOf(KEYS[2], KEYS[3], KEYS[4], ARGV[1]), 0)
   emit(KEYS[1], KEYS[5], ARGV[2], withField(ARGV[3], 'position', position), ARGV[4], ARGV[5])
-  return 1
+  return position
 end
-return 0`,
+return -1`,
 
   /**
    * Any non-final state → running (a stalled job's record may still say
@@ -131,7 +139,7 @@ return 0`,
    * results, and the final event (which takes the result or error from the
    * record's field), all or nothing. Returns 1 if it moved.
    * KEYS: job, result, stream. ARGV: status, finished_at, result JSON|'', error JSON|'', retention ms,
-   * channel, event without result or error, keep.
+   * channel, event without result or error, keep, ended channel, id.
    */
   finishJob: `
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -149,6 +157,7 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 emit(KEYS[1], KEYS[3], ARGV[6], event, ARGV[8], ARGV[5])
+redis.call('PUBLISH', ARGV[9], ARGV[10])
 return 1`,
 
   /**

@@ -19,6 +19,9 @@ export function openRedis(url: string, role: 'api' | 'subscriber' | 'worker'): R
           commandTimeout: API_TIMEOUT_MS,
           retryStrategy: (times) => Math.min(times * 100, 2000),
           connectionName: `giraffe-${role}`,
+          // Commands asked for in the same tick (a burst of requests: rate-limit counters, reads,
+          // BullMQ adds) go out as one write: per write, the kernel costs more than the command.
+          enableAutoPipelining: role === 'api',
         };
   const redis = new Redis(url, options);
   // Errors reach the caller through the failing command; without a listener ioredis would print them.

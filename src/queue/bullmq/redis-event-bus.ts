@@ -38,11 +38,19 @@ export class RedisEventBus implements EventBus {
     return guarded('reading a preview', () => this.#store.latestPreview(jobId));
   }
 
-  async subscribe(jobId: string, listener: (message: JobMessage) => void): Promise<Unsubscribe> {
-    const listening = this.#subscriber.listen(this.#keys.events(jobId), (message) => {
+  subscribe(jobId: string, listener: (message: JobMessage) => void): Promise<Unsubscribe> {
+    return this.#listen(this.#keys.events(jobId), (message) => {
       const decoded = decodeMessage(message);
       if (decoded) listener(decoded);
     });
+  }
+
+  subscribeEnded(listener: (jobId: string) => void): Promise<Unsubscribe> {
+    return this.#listen(this.#keys.ended, listener);
+  }
+
+  async #listen(channel: string, handler: (message: string) => void): Promise<Unsubscribe> {
+    const listening = this.#subscriber.listen(channel, handler);
     try {
       return await guarded('subscribing to job events', () => listening);
     } catch (err) {

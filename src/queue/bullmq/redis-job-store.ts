@@ -30,26 +30,39 @@ export class RedisJobStore implements JobStateStore {
     this.#ttl = String(retentionMs);
   }
 
-  /** False when a job with this id exists already. */
-  async create(record: JobRecord): Promise<boolean> {
+  /**
+   * Records a new job: 'exists' when a job with this id exists already,
+   * 'full' when its model's queue holds `maxDepth` waiting jobs.
+   */
+  async create(record: JobRecord, maxDepth = 0): Promise<'created' | 'exists' | 'full'> {
     const k = this.#keys;
     const created = Date.parse(record.created_at);
     const trimBefore = String((created - this.#retentionMs) * 1000);
     const reply = await this.#scripts.run(
       'createJob',
-      [k.job(record.id), k.jobs, k.owner(record.owner), k.seq, k.models],
-      [JSON.stringify(specOf(record)), String(created), trimBefore, record.id, record.model],
+      [
+        k.job(record.id),
+        k.jobs,
+        k.owner(record.owner),
+        k.seq,
+        k.models,
+        k.bullmq(record.model, 'wait'),
+        k.bullmq(record.model, 'prioritized'),
+        k.bullmq(record.model, 'delayed'),
+      ],
+      [JSON.stringify(specOf(record)), String(created), trimBefore, record.id, record.model, maxDepth],
     );
-    return reply === 1;
+    return reply === 1 ? 'created' : reply === -1 ? 'full' : 'exists';
   }
 
   /**
    * Publishes the first `queued` event of a new job, with its position in
-   * the model's queue, unless a worker has started it already.
+   * the model's queue, unless a worker has started it already. Resolves with
+   * the position it published, undefined when it published nothing.
    */
-  async announce(model: string, id: string): Promise<void> {
+  async announce(model: string, id: string): Promise<number | undefined> {
     const k = this.#keys;
-    await this.#scripts.run(
+    const reply = await this.#scripts.run(
       'announceJob',
       [
         k.job(id),
@@ -60,6 +73,7 @@ export class RedisJobStore implements JobStateStore {
       ],
       [id, k.events(id), JSON.stringify(jobEvent(id, { type: 'queued' })), this.#keep, this.#ttl],
     );
+    return typeof reply === 'number' && reply >= 0 ? reply : undefined;
   }
 
   /** Removes a record that never made it into BullMQ. */
@@ -187,6 +201,8 @@ export class RedisJobStore implements JobStateStore {
         this.#keys.events(id),
         head,
         this.#keep,
+        this.#keys.ended,
+        id,
       ],
     );
     return reply === 1;

@@ -65,6 +65,11 @@ export class RedisKeys {
     return `${this.prefix}:preview:${id}`;
   }
 
+  /** Pub/sub channel that names every job that ends (for process-wide bookkeeping: metrics). */
+  get ended(): string {
+    return `${this.prefix}:ended`;
+  }
+
   /** Pub/sub channel on which cancellations of running jobs reach every consumer. */
   get cancel(): string {
     return `${this.prefix}:cancel`;

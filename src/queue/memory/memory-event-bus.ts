@@ -20,6 +20,7 @@ export class MemoryEventBus implements EventBus {
   // A wrapper object per subscription: the same function subscribed twice gets both.
   readonly #listeners = new Map<string, Set<{ readonly listener: Listener }>>();
   readonly #histories = new Map<string, JobHistory>();
+  readonly #endedListeners = new Set<{ readonly listener: (jobId: string) => void }>();
   readonly #historyLimit: number;
 
   constructor(historyLimit = 500) {
@@ -36,6 +37,9 @@ export class MemoryEventBus implements EventBus {
     if (history.events.length > this.#historyLimit * 1.5)
       history.events = history.events.slice(-this.#historyLimit);
     this.#deliver(event);
+    if (event.type === 'succeeded' || event.type === 'failed' || event.type === 'canceled') {
+      this.#deliverEnded(event.job_id);
+    }
     return event;
   }
 
@@ -81,6 +85,22 @@ export class MemoryEventBus implements EventBus {
 
   async latestPreview(jobId: string): Promise<JobPreview | undefined> {
     return this.#histories.get(jobId)?.preview;
+  }
+
+  async subscribeEnded(listener: (jobId: string) => void): Promise<Unsubscribe> {
+    const subscription = { listener };
+    this.#endedListeners.add(subscription);
+    return async () => void this.#endedListeners.delete(subscription);
+  }
+
+  #deliverEnded(jobId: string): void {
+    for (const { listener } of [...this.#endedListeners]) {
+      try {
+        listener(jobId);
+      } catch {
+        // As in #deliver.
+      }
+    }
   }
 
   /** A throwing listener cannot stop the others or the publisher. */

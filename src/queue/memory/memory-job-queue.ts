@@ -1,6 +1,7 @@
 import { isFinal, type JobRecord } from '../../jobs';
 import { cancelReason, jobEvent, newJobRecord, type JobLifecycle, type RunOutcome } from '../job-lifecycle';
-import type { CancelOutcome, JobQueue, ListQuery, NewJob } from '../ports';
+import type { CancelOutcome, EnqueuedJob, JobQueue, ListQuery, NewJob } from '../ports';
+import { queueFullError } from '../queue-full-error';
 import type { MemoryEventBus } from './memory-event-bus';
 import type { MemoryJobStore } from './memory-job-store';
 import { WaitingList } from './waiting-list';
@@ -36,15 +37,19 @@ export class MemoryJobQueue implements JobQueue {
     this.#lifecycle = lifecycle;
   }
 
-  async enqueue(job: NewJob): Promise<JobRecord> {
+  async enqueue(job: NewJob): Promise<EnqueuedJob> {
     const record = newJobRecord(job);
+    if (job.maxDepth !== undefined && (await this.depth(record.model)) >= job.maxDepth) {
+      throw queueFullError(record.model, job.maxDepth);
+    }
     this.#store.insert(record);
     const list = this.#list(record.model);
     list.push(record.id, record.priority);
+    const position = list.position(record.id);
     // Published before any consumer can see the job, so `queued` precedes `started`.
-    this.#bus.emit(jobEvent(record.id, { type: 'queued', position: list.position(record.id) }));
+    this.#bus.emit(jobEvent(record.id, { type: 'queued', position }));
     this.dispatch(record.model);
-    return record;
+    return { ...record, position };
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
