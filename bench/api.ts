@@ -8,9 +8,19 @@
  * flight: autocannon that many HTTP requests, the raw side that many
  * `queue.add` calls (with the driver's job options), each awaiting its reply
  * before the next. Per request the API validates the body (zod), checks the
- * rate limit (one Redis script), checks the queue depth, queues the job (our
- * create script, BullMQ's add, our announce script that numbers and keeps the
- * `queued` event) and answers 202 with the job; raw BullMQ does the add alone.
+ * rate limit (one Redis script), queues the job (our create script, which
+ * also checks the queue depth; BullMQ's add; our announce script that
+ * numbers and keeps the `queued` event and reports the position), signs a
+ * stream token and answers 202 with the job: four Redis round trips, which
+ * requests in flight together share (the API connection pipelines what is
+ * asked for in one tick). Raw BullMQ does the add alone.
+ *
+ * Two more baselines, same run, same autocannon load, show where the HTTP
+ * floor lies on this machine: a bare Fastify server that parses the JSON
+ * body and answers 202 (no Redis at all), and the same server doing one raw
+ * `queue.add` per request (the smallest HTTP service over BullMQ). When the
+ * bare server alone stays under 0.60 × raw `queue.add`, no HTTP service
+ * reaches the target here; ours / (Fastify + queue.add) is what our layer costs.
  *
  *   npm run bench:api [-- --seconds 10 --connections 16 --json FILE]
  */
@@ -22,6 +32,7 @@ import { parseArgs } from 'node:util';
 import { execFile } from 'node:child_process';
 import type { Result } from 'autocannon';
 import { Queue } from 'bullmq';
+import Fastify from 'fastify';
 import pino from 'pino';
 import { buildApp } from '../dist/api';
 import { loadConfig } from '../dist/config';
@@ -89,6 +100,24 @@ function loadFromChild(url: string): Promise<Result> {
   });
 }
 
+/** Bare Fastify, with or without one raw `queue.add` per request: the HTTP floor. */
+async function bareFastifyRate(prefix: string, withAdd: boolean): Promise<number> {
+  const queue = new Queue('bare', { connection: { url: REDIS_URL }, prefix });
+  const app = Fastify({ logger: false });
+  app.post('/v1/generate', async (request, reply) => {
+    if (withAdd) {
+      const job = await queue.add('job', { request: request.body, model: 'demo' }, driverJobOptions);
+      return reply.code(202).send({ id: job.id, status: 'queued' });
+    }
+    return reply.code(202).send({ id: 'bare', status: 'queued' });
+  });
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  const result = await loadFromChild(`${address}/v1/generate`);
+  await app.close();
+  await queue.close();
+  return result.requests.average;
+}
+
 async function rawRate(prefix: string): Promise<number> {
   const queue = new Queue('raw', { connection: { url: REDIS_URL }, prefix });
   const request = resolveRequest(body, { size: 512, scheduler: 'pndm' });
@@ -114,13 +143,18 @@ async function main(): Promise<void> {
   try {
     const api = await apiRate(prefix('a'), dataDir);
     const raw = await rawRate(prefix('b'));
+    const bare = await bareFastifyRate(prefix('c'), false);
+    const bareAdd = await bareFastifyRate(prefix('d'), true);
     console.log(
       [
         `giraffe bench/api — POST /v1/generate, ${CONNECTIONS} connections, ${SECONDS} s each, BullMQ driver, Redis ${REDIS_URL}`,
         `machine: ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, node ${process.version}`,
         `API (autocannon in a child process, loopback)   ${api.rps.toFixed(0)} req/s   latency p50 ${api.p50} ms p99 ${api.p99} ms   non-2xx ${api.non2xx}`,
         `raw BullMQ queue.add, ${CONNECTIONS} in flight          ${raw.toFixed(0)} adds/s`,
+        `bare Fastify, JSON body → 202 (no Redis)       ${bare.toFixed(0)} req/s   = ${(bare / raw).toFixed(2)} × raw queue.add`,
+        `bare Fastify + one raw queue.add per request   ${bareAdd.toFixed(0)} req/s   = ${(bareAdd / raw).toFixed(2)} × raw queue.add`,
         `API / raw                                      ${(api.rps / raw).toFixed(2)}   (target ≥ 0.60)`,
+        `API / (bare Fastify + queue.add)               ${(api.rps / bareAdd).toFixed(2)}   (what giraffe's layer costs over the smallest HTTP service)`,
       ].join('\n'),
     );
     writeBenchResult(values.json, {
@@ -134,6 +168,18 @@ async function main(): Promise<void> {
           ...atLeast(api.rps / raw, 0.6, '≥ 0.60 × raw'),
           baseline: { name: 'raw BullMQ queue.add, same concurrency', value: raw, unit: 'adds/s' },
         },
+        {
+          name: 'POST /v1/generate vs the smallest HTTP service over BullMQ',
+          value: api.rps,
+          unit: 'req/s',
+          baseline: { name: 'bare Fastify + one raw queue.add per request', value: bareAdd, unit: 'req/s' },
+        },
+        {
+          name: 'HTTP floor: bare Fastify, JSON body → 202, no Redis',
+          value: bare,
+          unit: 'req/s',
+          baseline: { name: 'raw BullMQ queue.add, same concurrency', value: raw, unit: 'adds/s' },
+        },
         { name: 'POST /v1/generate latency p50', value: api.p50, unit: 'ms' },
         { name: 'POST /v1/generate latency p99', value: api.p99, unit: 'ms' },
         { name: 'non-2xx answers', value: api.non2xx, unit: 'responses', ...atMost(api.non2xx, 0, '0') },
@@ -142,6 +188,8 @@ async function main(): Promise<void> {
   } finally {
     await deleteKeys(prefix('a'));
     await deleteKeys(prefix('b'));
+    await deleteKeys(prefix('c'));
+    await deleteKeys(prefix('d'));
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
