@@ -2,6 +2,7 @@ import type { JobsOptions } from 'bullmq';
 
 /** What the batch needs of a BullMQ queue whose jobs carry no data (the driver's). */
 interface BulkAdder {
+  add(name: string, data: Record<string, never>, opts: JobsOptions): Promise<unknown>;
   addBulk(jobs: { name: string; data: Record<string, never>; opts: JobsOptions }[]): Promise<unknown>;
 }
 
@@ -16,7 +17,8 @@ const MAX_BATCH = 128;
 
 /**
  * Adds the jobs one queue is asked for in the same tick with one `addBulk`
- * (one MULTI of BullMQ's own add scripts) instead of one round trip each.
+ * (one MULTI of BullMQ's own add scripts) instead of one round trip each;
+ * a lone job with a plain `add`.
  * A burst of enqueues (many API requests, or the records of one
  * `ScriptBatch` reply) reaches BullMQ as a few commands. A lone add waits
  * for nothing but the end of the current tick. The batch is one
@@ -48,7 +50,9 @@ export class AddBatch {
 
   async #send(adds: readonly PendingAdd[]): Promise<void> {
     try {
-      await this.#queue.addBulk(adds.map((a) => ({ name: this.#name, data: {}, opts: a.opts })));
+      // A lone add goes as itself: addBulk wraps it in a MULTI, three commands for one.
+      if (adds.length === 1) await this.#queue.add(this.#name, {}, adds[0].opts);
+      else await this.#queue.addBulk(adds.map((a) => ({ name: this.#name, data: {}, opts: a.opts })));
     } catch (err) {
       for (const a of adds) a.reject(err);
       return;
