@@ -195,6 +195,14 @@ export interface AttemptTally {
   readonly maxAttempts?: number;
 }
 
+/** What a worker ending its own job must still hold, checked in the same step as the ending. */
+export interface FinishFence {
+  /** The attempt that must still be the record's. */
+  readonly attempt: number;
+  /** A lock that must still hold this token (the bullmq driver's: BullMQ's job lock). */
+  readonly lock?: { readonly key: string; readonly token: string };
+}
+
 /** A job a consumer has just claimed. */
 export interface StartedJob {
   readonly record: JobRecord;
@@ -225,8 +233,10 @@ export interface JobStateStore {
   /**
    * Any non-final state → `final`; sets the record's expiry to the retention
    * time and publishes `event` only if it moved. The one place a job ends.
+   * With a fence, only while the worker still holds the job (see
+   * FinishFence): a worker that lost it to another cannot end it.
    */
-  finish(id: string, final: FinalState, event: JobEventDraft): Promise<boolean>;
+  finish(id: string, final: FinalState, event: JobEventDraft, fence?: FinishFence): Promise<boolean>;
   /** Publishes a preview (transient: no record change, no sequence number). */
   publishPreview(preview: JobPreview): Promise<void>;
 }
@@ -262,9 +272,12 @@ export class JobLifecycle {
     }
   }
 
-  /** Ends the job; false when it had already ended (nothing published then). */
-  finish(id: string, final: FinalState): Promise<boolean> {
-    return this.#store.finish(id, final, finalEvent(id, final));
+  /**
+   * Ends the job; false when it had already ended, or the fence no longer
+   * holds (nothing published then).
+   */
+  finish(id: string, final: FinalState, fence?: FinishFence): Promise<boolean> {
+    return this.#store.finish(id, final, finalEvent(id, final), fence);
   }
 
   /** Puts a running attempt back to `queued` (retry, hand-back) and publishes `queued`. */

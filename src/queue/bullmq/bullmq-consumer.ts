@@ -1,7 +1,7 @@
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { GiraffeError } from '../../errors';
-import type { JobError, JobResult } from '../../jobs';
+import type { JobError } from '../../jobs';
 import {
   cancelReason,
   JobLifecycle,
@@ -61,10 +61,14 @@ const ABORT_WAIT_MS = 5000;
 
 /**
  * A BullMQ Worker on one model's queue. It records the job's life in our
- * record, but ends it (final state + final event) only from the Worker's
- * `completed`/`failed` events, i.e. after BullMQ accepted the outcome with
- * this worker's lock: a worker that lost the job to stalled-job recovery
- * never reports a result.
+ * record and ends it (final state + final event) before it hands the outcome
+ * to BullMQ, fenced by its attempt: a worker that lost the job to
+ * stalled-job recovery (another attempt has started) cannot end it. Killed
+ * between the two steps, the worker leaves a BullMQ job that stalls and
+ * whose next claim finds the record final; the other order could leave a
+ * record `running` with no BullMQ job left to recover it. Only the endings
+ * BullMQ decides alone (a job that stalled too often) are recorded from the
+ * Worker's `failed` event.
  */
 export class BullmqConsumer implements JobConsumer {
   readonly #redis: Redis;
@@ -72,15 +76,16 @@ export class BullmqConsumer implements JobConsumer {
   readonly #worker: Worker<NoData, NoResult>;
   readonly #handler: JobHandler;
   readonly #workerId: string;
+  /** BullMQ's lock key of a job in this consumer's queue. */
+  readonly #lockKey: (id: string) => string;
   readonly #runs = new Map<string, Run>();
-  /** Results BullMQ has yet to accept: it gets none (the record keeps it), `completed` takes it from here. */
-  readonly #results = new WeakMap<QueueJob, JobResult>();
   readonly #settling = new Set<Promise<void>>();
   readonly #cancelListener: Promise<(() => Promise<void>) | undefined>;
   #closing: Promise<void> | undefined;
 
   constructor(context: ConsumerContext, model: string, handler: JobHandler, options: ConsumerOptions) {
     const { keys, settings } = context;
+    this.#lockKey = (id) => keys.bullmq(model, `${id}:lock`);
     this.#handler = handler;
     this.#workerId = options.workerId;
     this.#redis = openRedis(context.url, 'worker');
@@ -103,10 +108,6 @@ export class BullmqConsumer implements JobConsumer {
         maxStalledCount: Math.max(0, settings.maxAttempts - 1),
       },
     );
-    this.#worker.on('completed', (job) => {
-      const result = this.#results.get(job);
-      if (result) this.#settle(job.id, { status: 'succeeded', result });
-    });
     this.#worker.on('failed', (job, err) => {
       if (job) this.#failed(job, err);
     });
@@ -166,24 +167,24 @@ export class BullmqConsumer implements JobConsumer {
       });
       // close() has moved it back to wait; BullMQ ignores a WaitingError.
       if (run.handedBack) throw new WaitingError();
-      switch (outcome.status) {
-        case 'succeeded':
-          this.#results.set(job, outcome.result);
-          return null;
-        case 'retry':
-          // Requeue before BullMQ releases the job, so another worker's start cannot be overwritten.
-          await this.#lifecycle.requeue(id, run.attempt);
-          throw new RetryableError(outcome.error);
-        default:
-          throw new FinalOutcomeError(outcome);
+      if (outcome.status === 'retry') {
+        // Requeue before BullMQ releases the job, so another worker's start cannot be overwritten.
+        await this.#lifecycle.requeue(id, run.attempt);
+        throw new RetryableError(outcome.error);
       }
+      // The record first (see the class comment); BullMQ keeps no result, the record has it.
+      const lock = run.token === undefined ? undefined : { key: this.#lockKey(id), token: run.token };
+      await this.#lifecycle.finish(id, outcome, { attempt: run.attempt, lock });
+      if (outcome.status === 'succeeded') return null;
+      throw new FinalOutcomeError(outcome);
     } finally {
       this.#runs.delete(id);
     }
   }
 
   #failed(job: QueueJob, err: Error): void {
-    if (err instanceof FinalOutcomeError) return this.#settle(job.id, err.outcome);
+    // Recorded before BullMQ heard of it.
+    if (err instanceof FinalOutcomeError) return;
     // BullMQ itself may end a job: attempts used up, or stalled more than maxStalledCount times.
     const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (!final) return;

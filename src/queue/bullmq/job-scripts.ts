@@ -138,12 +138,17 @@ return 0`,
    * The only way a job ends: non-final → final, expiry on the record and its
    * results, and the final event (which takes the result or error from the
    * record's field), all or nothing. Returns 1 if it moved.
-   * KEYS: job, result, stream. ARGV: status, finished_at, result JSON|'', error JSON|'', retention ms,
-   * channel, event without result or error, keep, ended channel, id.
+   * A worker ending its own job passes a fence: its attempt (ARGV[11]), which
+   * must still be the record's, and its BullMQ lock token (ARGV[12]), which
+   * the lock key must still hold.
+   * KEYS: job, result, stream, lock. ARGV: status, finished_at, result JSON|'', error JSON|'',
+   * retention ms, channel, event without result or error, keep, ended channel, id, attempt|'', token|''.
    */
   finishJob: `
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status or isFinal(status) then return 0 end
+local v = redis.call('HMGET', KEYS[1], 'status', 'attempts')
+if not v[1] or isFinal(v[1]) then return 0 end
+if ARGV[11] ~= '' and v[2] ~= ARGV[11] then return 0 end
+if ARGV[12] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[12] then return 0 end
 local event = ARGV[7]
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'result', ARGV[3])

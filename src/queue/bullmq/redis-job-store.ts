@@ -1,6 +1,12 @@
 import type { Redis } from 'ioredis';
 import type { JobEvent, JobEventDraft, JobPreview, JobProgress, JobRecord } from '../../jobs';
-import { jobEvent, type FinalState, type JobStateStore, type StartedJob } from '../job-lifecycle';
+import {
+  jobEvent,
+  type FinalState,
+  type FinishFence,
+  type JobStateStore,
+  type StartedJob,
+} from '../job-lifecycle';
 import type { ListQuery } from '../ports';
 import { decodeMessage, encodePreview } from './event-codec';
 import { decodeRecord, fieldsOf, specOf, type JobSpec } from './record-codec';
@@ -186,12 +192,18 @@ export class RedisJobStore implements JobStateStore {
     return reply === 1;
   }
 
-  async finish(id: string, final: FinalState, event: JobEventDraft): Promise<boolean> {
+  async finish(id: string, final: FinalState, event: JobEventDraft, fence?: FinishFence): Promise<boolean> {
     // The script adds the result or error from its own argument: that JSON travels once.
     const head = JSON.stringify({ type: event.type, job_id: event.job_id, at: event.at });
     const reply = await this.#scripts.run(
       'finishJob',
-      [this.#keys.job(id), this.#keys.result(id), this.#keys.stream(id)],
+      // A key in the same slot when there is no lock to check: the script reads it only with a token.
+      [
+        this.#keys.job(id),
+        this.#keys.result(id),
+        this.#keys.stream(id),
+        fence?.lock?.key ?? this.#keys.job(id),
+      ],
       [
         final.status,
         event.at,
@@ -203,6 +215,8 @@ export class RedisJobStore implements JobStateStore {
         this.#keep,
         this.#keys.ended,
         id,
+        fence ? String(fence.attempt) : '',
+        fence?.lock?.token ?? '',
       ],
     );
     return reply === 1;

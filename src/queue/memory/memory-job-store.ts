@@ -1,6 +1,6 @@
 import { GiraffeError } from '../../errors';
 import { isFinal, type JobEventDraft, type JobPreview, type JobProgress, type JobRecord } from '../../jobs';
-import type { FinalState, JobStateStore, StartedJob } from '../job-lifecycle';
+import type { FinalState, FinishFence, JobStateStore, StartedJob } from '../job-lifecycle';
 import type { ListQuery } from '../ports';
 import type { MemoryEventBus } from './memory-event-bus';
 
@@ -93,9 +93,11 @@ export class MemoryJobStore implements JobStateStore {
     return true;
   }
 
-  async finish(id: string, final: FinalState, event: JobEventDraft): Promise<boolean> {
+  async finish(id: string, final: FinalState, event: JobEventDraft, fence?: FinishFence): Promise<boolean> {
     const job = this.job(id);
     if (!job || isFinal(job.record.status)) return false;
+    // No locks in one process: the attempt is the whole fence.
+    if (fence && job.record.attempts !== fence.attempt) return false;
     const now = Date.now();
     job.record = { ...job.record, ...final, finished_at: new Date(now).toISOString() };
     job.expiresAt = now + this.#retentionMs;

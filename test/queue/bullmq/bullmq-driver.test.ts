@@ -167,6 +167,51 @@ import {
     expect(watch.types().filter((t) => t === 'succeeded')).toHaveLength(1);
   });
 
+  it('loses nothing when a worker dies after recording its result but before BullMQ heard it', async () => {
+    const driver = harness.make();
+    const id = randomUUID();
+    const watch = await recordEvents(driver, id);
+    // A worker takes the job, records its result with its own fence, and dies before completing
+    // the BullMQ job: what a SIGKILL between the two steps leaves behind.
+    await driver.queue.enqueue({ id, model: 'm1', request });
+    await takeAndDie('m1', 300);
+    const token = 'dead-token'; // takeAndDie's
+    const store = new RedisJobStore(connect(), new RedisKeys(harness.prefix), 60_000);
+    const started = await store.start(id, 'dead', new Date().toISOString());
+    const result = resultOf(started!.record);
+    const lock = { key: `${harness.prefix}:jobs-m1:${id}:lock`, token };
+    const succeeded = jobEvent(id, { type: 'succeeded', result });
+    // A wrong token or attempt is refused; the worker's own fence is accepted.
+    expect(
+      await store.finish(id, { status: 'succeeded', result }, succeeded, {
+        attempt: 1,
+        lock: { ...lock, token: 'x' },
+      }),
+    ).toBe(false);
+    expect(await store.finish(id, { status: 'succeeded', result }, succeeded, { attempt: 2, lock })).toBe(
+      false,
+    );
+    expect(await store.finish(id, { status: 'succeeded', result }, succeeded, { attempt: 1, lock })).toBe(
+      true,
+    );
+
+    // The stalled BullMQ job comes back; the next claim finds the record ended and runs nothing.
+    let ran = false;
+    driver.consume('m1', async (job) => ((ran = true), resultOf(job)), {
+      workerId: 'w',
+      lockDurationMs: 300,
+    });
+    await waitFor(
+      'the stalled job to be drained',
+      async () => (await driver.queue.depth('m1')) === 0 && !(await connect().exists(lock.key)),
+      10_000,
+    );
+    await sleep(300);
+    expect(ran).toBe(false);
+    expect(await driver.queue.get(id)).toMatchObject({ status: 'succeeded', attempts: 1, result });
+    expect(watch.types().filter((t) => t === 'succeeded' || t === 'failed')).toEqual(['succeeded']);
+  });
+
   it('ends a job exactly once when finalisations race, publishing one final event', async () => {
     const keys = new RedisKeys(harness.prefix);
     const stores = [connect(), connect(), connect()].map((r) => new RedisJobStore(r, keys, 60_000));
