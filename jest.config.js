@@ -15,5 +15,7 @@ module.exports = {
   // Inference tests spawn worker threads and ONNX sessions; two cores here.
   maxWorkers: 2,
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],
+  // Fails the run at once, with the command to fix it, when Redis is not answering.
+  globalSetup: '<rootDir>/test/global-setup.js',
   testTimeout: 60000,
 };

@@ -102,10 +102,10 @@ function loadFromChild(url: string): Promise<Result> {
 
 /** Bare Fastify, with or without one raw `queue.add` per request: the HTTP floor. */
 async function bareFastifyRate(prefix: string, withAdd: boolean): Promise<number> {
-  const queue = new Queue('bare', { connection: { url: REDIS_URL }, prefix });
+  const queue = withAdd ? new Queue('bare', { connection: { url: REDIS_URL }, prefix }) : undefined;
   const app = Fastify({ logger: false });
   app.post('/v1/generate', async (request, reply) => {
-    if (withAdd) {
+    if (queue) {
       const job = await queue.add('job', { request: request.body, model: 'demo' }, driverJobOptions);
       return reply.code(202).send({ id: job.id, status: 'queued' });
     }
@@ -114,7 +114,7 @@ async function bareFastifyRate(prefix: string, withAdd: boolean): Promise<number
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const result = await loadFromChild(`${address}/v1/generate`);
   await app.close();
-  await queue.close();
+  await queue?.close();
   return result.requests.average;
 }
 

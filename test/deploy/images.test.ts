@@ -278,6 +278,10 @@ describe('docker/healthcheck.js', () => {
       );
       expect(await check('worker', env)).toBe(0);
       expect(await check('worker', { ...env, REDIS_PREFIX: testPrefix('healthcheck-other') })).toBe(1);
+      // Redis away: the check ends by itself, unhealthy, well within Docker's 10 s timeout.
+      const started = Date.now();
+      expect(await check('worker', { ...env, REDIS_URL: 'redis://127.0.0.1:1' })).toBe(1);
+      expect(Date.now() - started).toBeLessThan(9000);
     } finally {
       await driver.close();
       await deleteKeys(prefix);

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -6,25 +5,9 @@ import type { JobEvent, JobPreview, JobRecord, JobResult, ResolvedJobRequest } f
 import { createQueueDriver, type QueueDriver, type QueueDriverOptions } from '../../src/queue';
 import { REDIS_URL, deleteKeys, testPrefix } from '../helpers/redis';
 
-/** True when Redis answers at REDIS_URL (checked once, synchronously, so describe blocks can depend on it). */
-export const redisAvailable: boolean = (() => {
-  const { hostname, port } = new URL(REDIS_URL);
-  const probe = `require('net').connect(${Number(port) || 6379}, ${JSON.stringify(hostname)})
-    .on('connect', () => process.exit(0)).on('error', () => process.exit(1)).setTimeout(1000, () => process.exit(1));`;
-  try {
-    execFileSync(process.execPath, ['-e', probe], { stdio: 'ignore', timeout: 5000 });
-    return true;
-  } catch {
-    console.warn(`skipping the bullmq driver tests: no Redis at ${REDIS_URL} (set GIRAFFE_TEST_REDIS_URL)`);
-    return false;
-  }
-})();
-
 export type DriverKind = 'memory' | 'bullmq with Redis results' | 'bullmq with file results';
 
-export const driverKinds: DriverKind[] = redisAvailable
-  ? ['memory', 'bullmq with Redis results', 'bullmq with file results']
-  : ['memory'];
+export const driverKinds: DriverKind[] = ['memory', 'bullmq with Redis results', 'bullmq with file results'];
 
 /**
  * Drivers of one kind for the current test, each with its own Redis prefix

@@ -7,18 +7,9 @@ import { jobEvent, newJobRecord } from '../../../src/queue/job-lifecycle';
 import { RedisJobStore } from '../../../src/queue/bullmq/redis-job-store';
 import { RedisKeys } from '../../../src/queue/bullmq/redis-keys';
 import { REDIS_URL } from '../../helpers/redis';
-import {
-  aborted,
-  driverHarness,
-  recordEvents,
-  redisAvailable,
-  request,
-  resultOf,
-  sleep,
-  waitFor,
-} from '../queue-fixtures';
+import { aborted, driverHarness, recordEvents, request, resultOf, sleep, waitFor } from '../queue-fixtures';
 
-(redisAvailable ? describe : describe.skip)('bullmq driver', () => {
+describe('bullmq driver', () => {
   const harness = driverHarness('bullmq with Redis results');
   const connections: Redis[] = [];
   const rawWorkers: Worker[] = [];

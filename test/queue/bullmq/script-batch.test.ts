@@ -2,9 +2,8 @@ import Redis from 'ioredis';
 import { RedisKeys } from '../../../src/queue/bullmq/redis-keys';
 import { ScriptBatch } from '../../../src/queue/bullmq/script-batch';
 import { deleteKeys, REDIS_URL, testPrefix } from '../../helpers/redis';
-import { redisAvailable } from '../queue-fixtures';
 
-(redisAvailable ? describe : describe.skip)('script batch', () => {
+describe('script batch', () => {
   let prefix = '';
   let redis: Redis;
 
