@@ -2,10 +2,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import Redis from 'ioredis';
 import sharp from 'sharp';
 import type { JobMessage, JobRecord } from '../../dist/jobs';
 import { createQueueDriver } from '../../dist/queue';
+import { deleteKeys } from './bench-redis';
 import { rssBytes, startGiraffe, waitForLog, type GiraffeProcess } from './processes';
 import { SoakStreams, streamProblems, type StreamProblem } from './soak-streams';
 
@@ -255,22 +255,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     await Promise.allSettled(stops.map((stop) => stop()));
     await Promise.allSettled([...processes.values()].map((p) => p.stop()));
     await driver.close();
-    await deleteKeys(options.redisUrl, prefix);
+    await deleteKeys(prefix, options.redisUrl);
     fs.rmSync(tmp, { recursive: true, force: true });
-  }
-}
-
-async function deleteKeys(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
   }
 }
 
