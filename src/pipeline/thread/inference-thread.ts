@@ -7,24 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { GiraffeError, type SerializedGiraffeError } from '../../errors';
 import { StableDiffusionPipeline } from '../stable-diffusion-pipeline';
 import type { FromThread, ThreadData, ToThread } from './messages';
-
-/**
- * The images' memory, handed to the main thread rather than copied: an
- * encoded 512×512 PNG is most of a megabyte. Only buffers that own their
- * whole ArrayBuffer move; a pooled or shared one is copied as before.
- */
-function ownedBuffers(images: readonly Buffer[]): ArrayBuffer[] {
-  const seen = new Set<ArrayBufferLike>();
-  const owned: ArrayBuffer[] = [];
-  for (const image of images) {
-    const whole = image.byteOffset === 0 && image.byteLength === image.buffer.byteLength;
-    if (whole && image.buffer instanceof ArrayBuffer && !seen.has(image.buffer)) {
-      seen.add(image.buffer);
-      owned.push(image.buffer);
-    }
-  }
-  return owned;
-}
+import { ownedBuffers } from './owned-buffers';
 
 function serialize(err: unknown): SerializedGiraffeError | { message: string } {
   if (err instanceof GiraffeError) return err.toJSON();
