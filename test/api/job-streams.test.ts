@@ -181,6 +181,26 @@ describe.each(drivers)('job streams: %s driver', (kind) => {
     expect(sse.contentType).toMatch(/^text\/event-stream/);
     expect(sse.events.map((e) => e.event)).toEqual(['snapshot']);
     expect(sse.events[0].message).toMatchObject({ seq: sock.messages[0].seq, job: { status: 'succeeded' } });
+
+    // A reconnect after the final event (what EventSource does when a stream ends): nothing more,
+    // at once. WebSocket: a normal close with no message; SSE: 204, which stops EventSource retrying.
+    const finalSeq = sock.messages[0].seq!;
+    for (const after of [finalSeq, finalSeq + 5]) {
+      const resumed = openSocket(streamOf(job, `&after=${after}`));
+      expect(await resumed.closed).toEqual({ code: 1000, reason: 'job finished' });
+      expect(resumed.messages).toEqual([]);
+    }
+    const reconnect = await readSse(`${base}/v1/jobs/${job.id}/events?token=${job.stream_token}`, {
+      'last-event-id': String(finalSeq),
+    });
+    expect(reconnect.status).toBe(204);
+    expect(reconnect.events).toEqual([]);
+    // One before the end still gets the final event.
+    const before = await readSse(`${base}/v1/jobs/${job.id}/events?token=${job.stream_token}`, {
+      'last-event-id': String(finalSeq - 1),
+    });
+    expect(before.status).toBe(200);
+    expect(before.events.map((e) => e.event)).toEqual(['succeeded']);
   }, 60_000);
 
   it('joins a running job: its snapshot, its latest preview, then the events after the snapshot', async () => {

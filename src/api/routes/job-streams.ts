@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { FastifyRequest } from 'fastify';
 import { GiraffeError } from '../../errors';
-import type { JobRecord } from '../../jobs';
+import { isFinal, type JobRecord } from '../../jobs';
 import { commonProblems, problemResponses } from '../schemas';
 import { JobFeed } from '../streams/job-feed';
 import { feedOptions, previewOptionFields, seqSchema } from '../streams/stream-options';
@@ -115,6 +115,11 @@ export const jobStreamRoutes: FastifyPluginAsyncZod = async (app) => {
             description: 'The event stream.',
             content: { 'text/event-stream': { schema: z.string() } },
           },
+          204: z
+            .null()
+            .describe(
+              'Resumed at or after the final event of a job that has ended: nothing more will come, and EventSource stops reconnecting.',
+            ),
           ...streamProblems,
         },
       },
@@ -122,6 +127,10 @@ export const jobStreamRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const job = await visibleJob(driver, request, request.params.id);
       const after = request.query.after ?? request.headers['last-event-id'];
+      // EventSource reconnects whenever a stream ends; 204 is the answer that stops it for good.
+      if (after !== undefined && isFinal(job.status) && after >= (job.event_seq ?? 0)) {
+        return reply.code(204).send(null);
+      }
       reply.hijack();
       const response = reply.raw;
       response.writeHead(200, {

@@ -84,7 +84,7 @@ export class JobFeed {
   #events: Promise<void> = Promise.resolve();
   #detach: (() => void) | undefined;
   #position: number | undefined;
-  #status: JobRecord['status'] = 'queued';
+  #status: JobRecord['status'];
   #previewBusy = false;
   #previewWork: Promise<void> = Promise.resolve();
   #previewNext: JobPreview | undefined;
@@ -100,6 +100,8 @@ export class JobFeed {
     private readonly limits: FeedLimits,
   ) {
     this.#size = Math.max(1, Math.min(options.size, Math.max(job.request.width, job.request.height)));
+    // As read before the feed subscribed; a resume's replayed events move it on.
+    this.#status = job.status;
   }
 
   get ended(): boolean {
@@ -118,6 +120,8 @@ export class JobFeed {
     if (missed) {
       this.#cursor = this.options.after!;
       for (const event of missed) this.#sendEvent(event);
+      // Resumed at or past the final event (a reconnect after the end): nothing is missed or to come.
+      if (isFinal(this.job.status) && this.#cursor >= (this.job.event_seq ?? 0)) this.#finish();
       if (!this.#ended && this.#status === 'running') await this.#sendLatestPreview();
     } else {
       await this.#sendSnapshot(this.options.after !== undefined);
