@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import pino from 'pino';
 import sharp from 'sharp';
 import { GiraffeClient, type Job, type StreamMessage } from '../../src/client';
+import { MAX_SUBSCRIPTIONS } from '../../src/api/routes/multiplex-stream';
 import { WorkerService } from '../../src/worker';
 import { startDemoService, type DemoService } from '../helpers/demo-service';
 import { deleteKeys, REDIS_URL, testPrefix } from '../helpers/redis';
@@ -391,6 +392,32 @@ describe.each(drivers)('job streams: %s driver', (kind) => {
       const lastType = events.at(-1)?.type ?? (snapshot.job as { status: string }).status;
       expect(lastType).toBe('succeeded');
     }
+  }, 60_000);
+
+  it('keeps a subscription slot while the job is read: a burst cannot subscribe twice or past the limit', async () => {
+    await start({}, false);
+    const jobs: Job[] = [];
+    for (let i = 0; i <= MAX_SUBSCRIPTIONS; i++) jobs.push(await demoJob({ steps: 2, seed: i }));
+    const sock = openSocket(`${ws}/v1/stream`);
+    await sock.opened;
+    // One burst: the same job three times, then one more job than a socket may follow.
+    const frames = [jobs[0], jobs[0], ...jobs].map((job) => ({
+      op: 'subscribe',
+      job_id: job.id,
+      previews: 'none',
+    }));
+    for (const frame of frames) sock.socket.send(JSON.stringify(frame));
+    const answers = () => sock.messages.filter((m) => m.type === 'subscribed' || m.type === 'error');
+    await until('an answer to every subscribe', async () => answers().length === frames.length);
+    const subscribed = answers().filter((m) => m.type === 'subscribed');
+    expect(subscribed).toHaveLength(MAX_SUBSCRIPTIONS);
+    expect(new Set(subscribed.map((m) => m.job_id)).size).toBe(MAX_SUBSCRIPTIONS);
+    const refusals = answers()
+      .filter((m) => m.type === 'error')
+      .map((m) => m.message as string);
+    expect(refusals.filter((m) => m.startsWith('already subscribed'))).toHaveLength(2);
+    expect(refusals.filter((m) => m.startsWith(`at most ${MAX_SUBSCRIPTIONS}`))).toHaveLength(1);
+    sock.socket.close();
   }, 60_000);
 
   it('multiplexes several jobs on one socket, and answers bad messages with error frames', async () => {

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { GiraffeError, isGiraffeError } from '../../errors';
+import type { JobRecord } from '../../jobs';
 import type { StreamMessage } from '../../jobs/stream-protocol';
 import { commonProblems, problemResponses } from '../schemas';
 import { JobFeed } from '../streams/job-feed';
@@ -63,6 +64,8 @@ export const multiplexStreamRoutes: FastifyPluginAsyncZod = async (app) => {
     wsHandler: (socket, request) => {
       streams.connections.addSocket(socket);
       const feeds = new Map<string, JobFeed>();
+      // Subscriptions whose job is being read: they hold their slot, so a burst cannot pass the checks twice.
+      const pending = new Set<string>();
       const send = (message: StreamMessage) => {
         if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
       };
@@ -71,9 +74,9 @@ export const multiplexStreamRoutes: FastifyPluginAsyncZod = async (app) => {
 
       const subscribe = async (message: z.output<typeof subscribeMessage>) => {
         const id = message.job_id;
-        if (feeds.has(id))
+        if (feeds.has(id) || pending.has(id))
           return fail('GIRAFFE_ERR_STREAM_MESSAGE_INVALID', `already subscribed to ${id}`, id);
-        if (feeds.size >= MAX_SUBSCRIPTIONS) {
+        if (feeds.size + pending.size >= MAX_SUBSCRIPTIONS) {
           return fail(
             'GIRAFFE_ERR_STREAM_MESSAGE_INVALID',
             `at most ${MAX_SUBSCRIPTIONS} jobs per socket`,
@@ -81,7 +84,16 @@ export const multiplexStreamRoutes: FastifyPluginAsyncZod = async (app) => {
           );
         }
         const owner = ownerFor(request, message.token, id, streamTokens);
-        const job = await driver.queue.get(id);
+        pending.add(id);
+        let job: JobRecord | undefined;
+        try {
+          job = await driver.queue.get(id);
+        } catch (err) {
+          pending.delete(id);
+          throw err;
+        }
+        // Gone from `pending`: unsubscribed, or the socket closed, while the record was read.
+        if (!pending.delete(id)) return;
         if (!job || job.owner !== owner) return fail('GIRAFFE_ERR_JOB_NOT_FOUND', `no job ${id}`, id);
         const feed = new JobFeed(
           streams.hub,
@@ -113,6 +125,7 @@ export const multiplexStreamRoutes: FastifyPluginAsyncZod = async (app) => {
           const feed = feeds.get(message.job_id);
           feed?.stop();
           feeds.delete(message.job_id);
+          pending.delete(message.job_id);
           return send({ type: 'unsubscribed', job_id: message.job_id, reason: 'asked' });
         }
         subscribe(message).catch((err: unknown) => {
@@ -126,6 +139,7 @@ export const multiplexStreamRoutes: FastifyPluginAsyncZod = async (app) => {
       socket.once('close', () => {
         for (const feed of feeds.values()) feed.stop();
         feeds.clear();
+        pending.clear();
       });
     },
   });
