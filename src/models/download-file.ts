@@ -190,11 +190,23 @@ async function transfer(
       if (err.code !== 'GIRAFFE_ERR_HUB_UNAVAILABLE' || (status >= 400 && status < 429)) final.add(err);
       throw err;
     }
-    let from = have;
-    if (status === 200 || rangeStart(response.headers['content-range']) !== have) {
-      // The server ignored the range (or answered another one): the whole file comes again.
+    let from = 0;
+    if (status === 200) {
+      // The server ignored the range: the whole file comes again.
       if (have > 0) options.onBytes?.(-have);
-      from = 0;
+    } else {
+      // A 206 is written where its range starts: a server may answer from before the byte asked for.
+      const start = rangeStart(response.headers['content-range']);
+      if (start === undefined || start > have) {
+        response.resume();
+        await out.truncate(0);
+        options.onBytes?.(-have);
+        throw new Error(
+          `asked for bytes from ${have}, the server answered ${response.headers['content-range'] ?? 'no Content-Range'}; restarting the file`,
+        );
+      }
+      options.onBytes?.(start - have);
+      from = start;
     }
     await writeBody(response, out, from, options.onBytes);
   } finally {

@@ -41,6 +41,8 @@ export class FakeHub {
   readonly down = new Set<string>();
   /** Paths whose tree entry lists a wrong sha256. */
   readonly wrongSha = new Set<string>();
+  /** Paths whose ranged answers start this many bytes before the byte asked for (a legal 206). */
+  readonly rangeEarlier = new Map<string, number>();
   #hub!: http.Server;
   #storage!: http.Server;
   #hubUrl = '';
@@ -152,7 +154,7 @@ export class FakeHub {
   #send(req: http.IncomingMessage, res: http.ServerResponse, file: string, content: Buffer): void {
     if (this.down.has(file)) return json(res, 503, { error: 'Service Unavailable' });
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    const from = m ? Number(m[1]) : 0;
+    const from = m ? Math.max(0, Number(m[1]) - (this.rangeEarlier.get(file) ?? 0)) : 0;
     if (from >= content.length && content.length > 0) {
       res.writeHead(416, { 'content-range': `bytes */${content.length}` });
       return void res.end();

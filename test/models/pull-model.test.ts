@@ -118,6 +118,31 @@ it('resumes a transfer the server cut mid-file with a Range request', async () =
   });
 });
 
+it('writes a resumed answer where its range starts when the server sends from earlier than asked', async () => {
+  await withHub(demo, async (hub, modelsDir) => {
+    const file = 'text_encoder/model.onnx';
+    hub.cut.set(file, 1);
+    hub.rangeEarlier.set(file, 100);
+    const progress: { doneBytes: number; totalBytes: number }[] = [];
+    await pullModel({
+      ref: REPO,
+      modelsDir,
+      hub: client(hub),
+      name: 'overlap',
+      retryDelayMs: 10,
+      onProgress: (p) => progress.push(p),
+    });
+    const transfers = hub.requestsFor(file).filter((r) => r.server === 'storage');
+    expect(transfers).toHaveLength(2);
+    expect(transfers[1].range).toMatch(/^bytes=[1-9]\d*-$/);
+    expect(fs.readFileSync(path.join(modelsDir, 'overlap', file)).equals(demo.get(file)!)).toBe(true);
+    // The 100 bytes sent twice are counted once: progress ends at the total, never past it.
+    const { totalBytes } = progress[0];
+    expect(progress.at(-1)?.doneBytes).toBe(totalBytes);
+    expect(Math.max(...progress.map((p) => p.doneBytes))).toBe(totalBytes);
+  });
+});
+
 it('resumes across runs: a second pull keeps finished files and continues the partial one', async () => {
   await withHub(demo, async (hub, modelsDir) => {
     const file = 'unet/model.onnx';
