@@ -7,6 +7,7 @@ import { loadPipeline, schedulerNames, type GenerateRequest } from '../pipeline'
 import { remoteGenerate } from './remote-generate';
 import { resolveModel } from './resolve-model';
 import { StepProgressBar } from './step-progress-bar';
+import { outputPaths } from './output-paths';
 
 export const generateUsage = `Usage: giraffe generate "PROMPT" [options]
 
@@ -45,14 +46,6 @@ function formatFromPath(file: string | undefined): 'png' | 'jpeg' | 'webp' | und
   if (ext === '.jpg' || ext === '.jpeg') return 'jpeg';
   if (ext === '.webp') return 'webp';
   return undefined;
-}
-
-function outputPaths(out: string | undefined, seed: number, format: string, count: number): string[] {
-  const base = out ?? `giraffe-${seed}.${format === 'jpeg' ? 'jpg' : format}`;
-  if (count === 1) return [base];
-  const ext = path.extname(base);
-  const stem = base.slice(0, base.length - ext.length);
-  return Array.from({ length: count }, (_, i) => `${stem}-${i + 1}${ext}`);
 }
 
 /** `giraffe generate`: one generation on this machine, with a progress bar. */

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { GiraffeClient, watchJob } from '../client';
+import { outputPaths } from './output-paths';
 import { StepProgressBar } from './step-progress-bar';
 
 export interface RemoteGenerateOptions {
@@ -36,7 +37,10 @@ export async function remoteGenerate(options: RemoteGenerateOptions): Promise<nu
     outcome = await watchJob({
       baseUrl: options.server,
       jobId: job.id,
+      // The key, when there is one, outlives the token: a job that waits past the token's lifetime
+      // can still be followed after a dropped connection.
       token: job.stream_token,
+      apiKey: options.apiKey,
       previews: 'none',
       signal: interrupt.signal,
       // A job already under way (or done) when the stream opens starts the bar where it stands.
@@ -58,11 +62,9 @@ export async function remoteGenerate(options: RemoteGenerateOptions): Promise<nu
   }
   const images = final.result?.images ?? [];
   const files: string[] = [];
-  for (const image of images) {
+  for (const [i, image] of images.entries()) {
     const { data, contentType } = await client.image(job.id, image.index);
-    const ext = contentType === 'image/jpeg' ? 'jpg' : contentType.split('/')[1];
-    const base = options.out ?? `giraffe-${final.seed}.${ext}`;
-    const file = images.length === 1 ? base : base.replace(/(\.[^./]+)?$/, (e) => `-${image.index + 1}${e}`);
+    const file = outputPaths(options.out, final.seed, contentType.split('/')[1], images.length)[i];
     await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
     await fs.writeFile(file, data);
     files.push(file);

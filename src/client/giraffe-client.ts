@@ -93,11 +93,6 @@ export class GiraffeClient {
     return fetch(`${this.baseUrl}${path}`, { ...init, headers });
   }
 
-  /** Headers a stream connection needs (the API key, when the client has one). */
-  get authHeaders(): Record<string, string> {
-    return this.#apiKey ? { authorization: `Bearer ${this.#apiKey}` } : {};
-  }
-
   async #json<T>(
     method: string,
     path: string,

@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { finalEventTypes } from '../jobs/job-events';
 import { decodePreviewFrame, type PreviewFormat, type StreamMessage } from '../jobs/stream-protocol';
 import type { Job } from './giraffe-client';
 
@@ -44,7 +45,8 @@ export interface WatchResult {
   readonly reconnects: number;
 }
 
-const finalTypes = new Set(['succeeded', 'failed', 'canceled']);
+/** A job's final states are the names of its final events. */
+const finalTypes: ReadonlySet<string> = finalEventTypes;
 
 /** Builds the WebSocket URL of a job's stream. */
 export function streamUrl(options: WatchOptions, after?: number): string {
