@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as http from 'node:http';
@@ -6,18 +5,14 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GiraffeError } from '../errors';
+import { checksumProblem, type ExpectedFile } from './file-checksum';
 import { hubError } from './hub-client';
 
 /** A file to fetch and what it must turn out to be. */
-export interface DownloadTarget {
+export interface DownloadTarget extends ExpectedFile {
   readonly url: string;
   /** Final path; the transfer goes to `<dest>.part` and is renamed when it checks out. */
   readonly dest: string;
-  readonly size: number;
-  /** Expected sha256 (hex) of the content, when the Hub keeps one (LFS files). */
-  readonly sha256?: string;
-  /** Expected git blob id (hex sha1), for files outside LFS. */
-  readonly gitOid?: string;
 }
 
 export interface DownloadOptions {
@@ -40,30 +35,6 @@ const MAX_REDIRECTS = 10;
 
 /** Answers that no retry can change (401, 403, 404 …): the download stops at once. */
 const final = new WeakSet<Error>();
-
-/** The checksum `target` promises, hashed over the file at `file`; undefined when it promises none. */
-async function checksumProblem(file: string, target: DownloadTarget): Promise<string | undefined> {
-  const size = (await fsp.stat(file)).size;
-  if (size !== target.size) return `is ${size} bytes, expected ${target.size}`;
-  if (target.sha256) {
-    const actual = await hashFile(file, 'sha256');
-    return actual === target.sha256 ? undefined : `has sha256 ${actual}, expected ${target.sha256}`;
-  }
-  if (target.gitOid) {
-    const actual = await hashFile(file, 'sha1', `blob ${size}\0`);
-    return actual === target.gitOid ? undefined : `has git blob id ${actual}, expected ${target.gitOid}`;
-  }
-  return undefined;
-}
-
-/** Hex digest of a file, streamed (weights run to gigabytes). */
-export async function hashFile(file: string, algorithm: 'sha256' | 'sha1', prefix = ''): Promise<string> {
-  const hash = createHash(algorithm);
-  if (prefix) hash.update(prefix);
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }))
-    hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 async function sizeOf(file: string): Promise<number> {
   try {
@@ -218,13 +189,15 @@ async function transfer(
  * Downloads one file to `target.dest`, resuming an interrupted transfer with
  * an HTTP `Range` request (also across runs: `<dest>.part` is kept), and
  * checks its size and sha256 (or git blob id) before renaming it into place.
- * A file already at `dest` that checks out is kept. A checksum mismatch
- * deletes the bad copy and throws GIRAFFE_ERR_MODEL_CHECKSUM_MISMATCH.
+ * A file already at `dest` of the right size is kept: only a transfer that
+ * checked out is renamed there, so a resumed pull does not hash gigabytes
+ * again (`models verify --checksums` does). A checksum mismatch deletes the
+ * bad copy and throws GIRAFFE_ERR_MODEL_CHECKSUM_MISMATCH.
  */
 export async function downloadFile(target: DownloadTarget, options: DownloadOptions): Promise<void> {
   await fsp.mkdir(path.dirname(target.dest), { recursive: true });
   if (fs.existsSync(target.dest)) {
-    if ((await checksumProblem(target.dest, target)) === undefined) {
+    if ((await checksumProblem(target.dest, target, { hash: false })) === undefined) {
       options.onBytes?.(target.size);
       return;
     }

@@ -1,4 +1,5 @@
 import { GiraffeError } from '../errors';
+import { componentNames } from '../pipeline/model';
 import type { HubFile } from './hub-client';
 
 /**
@@ -7,7 +8,7 @@ import type { HubFile } from './hub-client';
  * in a repository — PyTorch weights, safety checker, feature extractor,
  * README, sample images — is left on the Hub.
  */
-export const pipelineDirectories = [
+const pipelineDirectories: readonly string[] = [
   'scheduler',
   'tokenizer',
   'text_encoder',
@@ -15,18 +16,16 @@ export const pipelineDirectories = [
   'vae_decoder',
   'vae_encoder',
   'taesd',
-] as const;
+];
 
-/** Files a pipeline cannot run without, relative to the export's root. */
-export const requiredPipelineFiles = [
+/** Files a pipeline cannot run without (what the model layout check requires), relative to the export's root. */
+const requiredPipelineFiles: readonly string[] = [
   'model_index.json',
   'scheduler/scheduler_config.json',
   'tokenizer/vocab.json',
   'tokenizer/merges.txt',
-  'text_encoder/model.onnx',
-  'unet/model.onnx',
-  'vae_decoder/model.onnx',
-] as const;
+  ...componentNames.map((name) => `${name}/model.onnx`),
+];
 
 /**
  * Inside a component directory: configs, the tokenizer's text files, the
@@ -58,9 +57,7 @@ export function selectPipelineFiles(files: readonly HubFile[], subfolder = ''): 
     const parts = rel.split('/');
     const wanted =
       (parts.length === 1 && rel === 'model_index.json') ||
-      (parts.length === 2 &&
-        (pipelineDirectories as readonly string[]).includes(parts[0]) &&
-        componentFile.test(parts[1]));
+      (parts.length === 2 && pipelineDirectories.includes(parts[0]) && componentFile.test(parts[1]));
     if (wanted) selected.push({ ...file, path: rel, repoPath: file.path });
   }
   const present = new Set(selected.map((f) => f.path));

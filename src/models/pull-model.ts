@@ -44,11 +44,6 @@ export interface PullResult extends PullPlan {
   readonly dir: string;
 }
 
-/** The repository's own name, made into a model name. */
-function defaultName(repo: string): string {
-  return (repo.split('/')[1] ?? repo).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
-}
-
 /** State of a pull under way, so a later run resumes it only when it fetches the same commit. */
 const STATE_FILE = '.pull-state.json';
 
@@ -78,7 +73,8 @@ async function prepareStaging(staging: string, commit: string, subfolder: string
  */
 export async function pullModel(options: PullOptions): Promise<PullResult> {
   const { repo, revision } = parseRepoRef(options.ref);
-  const name = options.name ?? defaultName(repo);
+  // parseRepoRef allows only characters a model name may hold: the repository's own name is one.
+  const name = options.name ?? repo.split('/')[1];
   assertModelName(name);
   const { dir } = modelDirectory(options.modelsDir, name);
   if (fs.existsSync(dir) && !options.force) {

@@ -9,7 +9,7 @@ import {
   OnnxComponent,
   type ModelContract,
 } from '../pipeline/model';
-import { hashFile } from './download-file';
+import { checksumProblem } from './file-checksum';
 import { readSource } from './model-store';
 
 export interface VerifyOptions {
@@ -56,15 +56,11 @@ async function sourceProblems(dir: string, checksums: boolean): Promise<GiraffeE
       );
       continue;
     }
-    let problem: string | undefined;
-    if (stat.size !== f.size) problem = `is ${stat.size} bytes, the pull fetched ${f.size}`;
-    else if (checksums && f.sha256) {
-      const actual = await hashFile(file, 'sha256');
-      if (actual !== f.sha256) problem = `has sha256 ${actual}, the pull fetched ${f.sha256}`;
-    } else if (checksums && f.git_oid) {
-      const actual = await hashFile(file, 'sha1', `blob ${stat.size}\0`);
-      if (actual !== f.git_oid) problem = `has git blob id ${actual}, the pull fetched ${f.git_oid}`;
-    }
+    const problem = await checksumProblem(
+      file,
+      { size: f.size, sha256: f.sha256, gitOid: f.git_oid },
+      { hash: checksums, source: 'the pull fetched' },
+    );
     if (problem) {
       problems.push(new GiraffeError('GIRAFFE_ERR_MODEL_CHECKSUM_MISMATCH', `${file}: ${problem}`, { file }));
     }

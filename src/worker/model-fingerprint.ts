@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import * as path from 'node:path';
 import { GiraffeError } from '../errors';
+import { hashFile } from '../models/file-checksum';
 
 /** What a model directory's bytes were when a worker loaded it. */
 export interface ModelFingerprint {
@@ -61,13 +61,6 @@ async function listFiles(root: string): Promise<FileEntry[]> {
   return out.sort((a, b) => Buffer.compare(Buffer.from(a.relative), Buffer.from(b.relative)));
 }
 
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  // Streamed: model weights run to gigabytes.
-  await pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), hash);
-  return hash.digest('hex');
-}
-
 /**
  * Per-file hashes by absolute path and stamp, so re-fingerprinting an
  * unchanged model reads no weights. Only hashes of files whose mtime was
@@ -111,7 +104,7 @@ async function fingerprint(dir: string): Promise<ModelFingerprint> {
       const startedAt = Date.now();
       cached = {
         stamp: file.stamp,
-        sha256: await sha256File(file.full),
+        sha256: await hashFile(file.full, 'sha256'),
         reusable: file.mtimeMs < startedAt - RACY_MS,
       };
       fileHashes.set(file.full, cached);
