@@ -284,6 +284,18 @@ export const metricsPlugin = fp<MetricsOptions>(
         this.set({ transport: 'sse' }, count.sse);
       },
     });
+    new Counter({
+      name: 'giraffe_stream_previews_total',
+      help: 'Previews sent to stream clients by this API process, and dropped for clients that read too slowly.',
+      labelNames: ['outcome'],
+      registers: [registry],
+      collect() {
+        const previews = streams()?.hub.previews ?? { sent: 0, dropped: 0 };
+        this.reset();
+        this.inc({ outcome: 'sent' }, previews.sent);
+        this.inc({ outcome: 'dropped' }, previews.dropped);
+      },
+    });
     new Gauge({
       name: 'giraffe_stream_jobs_followed',
       help: 'Jobs this API process follows on the event bus for its stream clients (one subscription each).',

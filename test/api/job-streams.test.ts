@@ -344,7 +344,11 @@ describe.each(drivers)('job streams: %s driver', (kind) => {
   }, 30_000);
 
   it('drops previews for a client that does not read, then disconnects it; others are served', async () => {
-    await start({ STREAM_PREVIEW_DROP_BYTES: '1024', STREAM_CLOSE_BYTES: '65536' }, false);
+    // Pings far apart: only the unread bytes can be what disconnects the stuck client.
+    await start(
+      { STREAM_PREVIEW_DROP_BYTES: '1024', STREAM_CLOSE_BYTES: '65536', STREAM_PING_MS: '600000' },
+      false,
+    );
     const job = await demoJob({ width: 512, height: 512, steps: 40 });
     // A raw socket that completes the WebSocket handshake and then never reads again.
     const url = new URL(streamOf(job, '&preview_format=png&preview_size=512'));
@@ -371,6 +375,16 @@ describe.each(drivers)('job streams: %s driver', (kind) => {
       async () => service.app.giraffe.streams.connections.count.websocket === 0,
       15_000,
     );
+    // It lost previews before it was let go, and the metrics say so.
+    const metrics = await (await client.fetch('/metrics')).text();
+    const previews = (outcome: string) =>
+      Number(
+        new RegExp(`^giraffe_stream_previews_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(
+          metrics,
+        )?.[1],
+      );
+    expect(previews('dropped')).toBeGreaterThan(0);
+    expect(previews('sent')).toBeGreaterThan(0);
     raw.destroy();
   }, 90_000);
 

@@ -129,6 +129,8 @@ describe('GET /metrics', () => {
     expect(sample(text, 'giraffe_stream_clients', { transport: 'websocket' })).toBe(0);
     expect(sample(text, 'giraffe_stream_clients', { transport: 'sse' })).toBe(0);
     expect(sample(text, 'giraffe_stream_jobs_followed')).toBe(0);
+    expect(sample(text, 'giraffe_stream_previews_total', { outcome: 'sent' })).toBe(0);
+    expect(sample(text, 'giraffe_stream_previews_total', { outcome: 'dropped' })).toBe(0);
 
     // Nobody consumes the idle driver: its jobs wait, and only its app reports them.
     const request = { ...small, negative_prompt: '', guidance_scale: 7.5, scheduler: 'pndm' as const };

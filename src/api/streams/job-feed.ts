@@ -46,12 +46,6 @@ export interface FeedLimits {
   readonly closeBytes: number;
 }
 
-/** How many previews a feed sent and dropped (for metrics). */
-export interface FeedCounters {
-  previewsSent: number;
-  previewsDropped: number;
-}
-
 /** How long a job's final event may wait for the preview being made before it. */
 const PREVIEW_SETTLE_MS = 1000;
 
@@ -76,7 +70,6 @@ function eventMessage(event: JobEvent): StreamMessage {
  * the state is out, and drops any event the state already covered.
  */
 export class JobFeed {
-  readonly counters: FeedCounters = { previewsSent: 0, previewsDropped: 0 };
   #cursor = 0;
   #live = false;
   #ended = false;
@@ -222,12 +215,12 @@ export class JobFeed {
       if (cadence.kind === 'interval' && performance.now() - this.#lastPreviewAt < cadence.ms) return;
     }
     if (this.sink.buffered > this.limits.previewDropBytes) {
-      this.counters.previewsDropped += 1;
+      this.hub.previews.dropped += 1;
       return;
     }
     if (this.#previewBusy) {
       // Only the newest waits; the one it replaces is dropped, never queued.
-      if (this.#previewNext) this.counters.previewsDropped += 1;
+      if (this.#previewNext) this.hub.previews.dropped += 1;
       this.#previewNext = preview;
       return;
     }
@@ -249,10 +242,10 @@ export class JobFeed {
           },
           encoded,
         );
-        this.counters.previewsSent += 1;
+        this.hub.previews.sent += 1;
         this.#checkBuffer();
       })
-      .catch(() => void (this.counters.previewsDropped += 1))
+      .catch(() => void (this.hub.previews.dropped += 1))
       .finally(() => {
         this.#previewBusy = false;
         const next = this.#previewNext;

@@ -53,6 +53,8 @@ export interface StreamHubOptions {
 export class StreamHub {
   readonly #driver: QueueDriver;
   readonly #followed = new Map<string, Followed>();
+  /** Previews this process sent to stream clients, and dropped for clients too slow to take them. */
+  readonly previews = { sent: 0, dropped: 0 };
   readonly #poll: NodeJS.Timeout;
   #polling = false;
 
