@@ -36,6 +36,8 @@ interface Followed {
   position?: number;
   /** Whether the job may be waiting (not yet seen to start or end): only those are polled. */
   waiting: boolean;
+  /** `queued` events seen: a poll that began before one must not mark the job as not waiting. */
+  queuedEvents: number;
 }
 
 export interface StreamHubOptions {
@@ -104,6 +106,7 @@ export class StreamHub {
         previews: new Map(),
         previewStep: -1,
         waiting: true,
+        queuedEvents: 0,
       };
       created.subscribed = this.#driver.events.subscribe(jobId, (message) =>
         this.#dispatch(created, message),
@@ -156,8 +159,10 @@ export class StreamHub {
   }
 
   #dispatch(followed: Followed, message: JobMessage | PositionUpdate): void {
-    if (message.type === 'queued') followed.waiting = true;
-    else if (message.type !== 'position' && message.type !== 'preview' && message.type !== 'progress') {
+    if (message.type === 'queued') {
+      followed.waiting = true;
+      followed.queuedEvents += 1;
+    } else if (message.type !== 'position' && message.type !== 'preview' && message.type !== 'progress') {
       followed.waiting = false;
       followed.position = undefined;
     }
@@ -176,8 +181,15 @@ export class StreamHub {
     try {
       for (const [jobId, followed] of [...this.#followed]) {
         if (!followed.waiting) continue;
-        const position = await this.#driver.queue.position(jobId).catch(() => undefined);
-        if (position === undefined || position === followed.position) continue;
+        const seen = followed.queuedEvents;
+        const position = await this.#driver.queue.position(jobId).catch(() => null);
+        if (position === undefined) {
+          // Not waiting: a job joined mid-run (its start came before the client). Poll it no more
+          // until it is queued again.
+          if (followed.queuedEvents === seen) followed.waiting = false;
+          continue;
+        }
+        if (position === null || position === followed.position) continue;
         followed.position = position;
         // Each client passes it on only if it differs from what it last told its own client.
         this.#dispatch(followed, { type: 'position', job_id: jobId, position });
