@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import type { JobPreview } from '../../src/jobs';
 import { resolveRequest } from '../../src/pipeline';
 import { ensureDemoModel, OnnxGraphBuilder } from '../../src/pipeline/demo';
-import { sd1LatentRgb } from '../../src/pipeline/preview';
+import { sd1LatentRgb, TaesdPreviewDecoder } from '../../src/pipeline/preview';
 import { startDemoService, type DemoService } from '../helpers/demo-service';
 
 // A model directory with a `taesd/` decoder gets its previews from it, at the image's full size,
@@ -84,3 +84,11 @@ it('makes previews with the TAESD decoder at the image size, equal to the linear
   for (let i = 0; i < upscaled.length; i++) worst = Math.max(worst, Math.abs(upscaled[i] - a.rgb[i]));
   expect(worst).toBeLessThanOrEqual(1);
 }, 60_000);
+
+it('fails a decode asked for after the TAESD thread is gone, at once rather than never', async () => {
+  const decoder = await TaesdPreviewDecoder.open(path.join(tmp, 'with-taesd', 'taesd', 'model.onnx'));
+  const latents = { shape: [1, 4, 8, 8] as const, data: new Float32Array(4 * 8 * 8) };
+  expect((await decoder.decode(latents)).width).toBe(64);
+  await decoder.close();
+  await expect(decoder.decode(latents)).rejects.toThrow('TAESD thread exited');
+});

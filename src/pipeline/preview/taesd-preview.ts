@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startThread } from '../thread/start-thread';
 import type { Latents, PreviewPixels } from './linear-preview';
 import type { TaesdReply, TaesdThreadData } from './taesd-messages';
 
@@ -12,17 +13,6 @@ export function findTaesd(modelDir: string): string | undefined {
   return taesdFiles.map((f) => path.join(modelDir, f)).find((f) => fs.existsSync(f));
 }
 
-function startThread(data: TaesdThreadData): Worker {
-  if (__filename.endsWith('.js'))
-    return new Worker(path.join(__dirname, 'taesd-thread.js'), { workerData: data });
-  // From TypeScript sources (tests, tsx): through tsx's require hook.
-  const source = path.join(__dirname, 'taesd-thread.ts');
-  return new Worker(`require('tsx/cjs'); require(${JSON.stringify(source)});`, {
-    eval: true,
-    workerData: data,
-  });
-}
-
 /**
  * Previews from TAESD instead of the linear projection: sharper, at the
  * image's full size, at about 1/100 of the VAE's cost. Decodes run one at a
@@ -32,6 +22,8 @@ function startThread(data: TaesdThreadData): Worker {
 export class TaesdPreviewDecoder {
   #next = 1;
   readonly #pending = new Map<number, { resolve: (p: PreviewPixels) => void; reject: (e: Error) => void }>();
+  /** Why the thread is gone; a decode asked for after that fails at once instead of waiting forever. */
+  #gone: Error | undefined;
 
   private constructor(
     private readonly thread: Worker,
@@ -55,7 +47,7 @@ export class TaesdPreviewDecoder {
 
   /** Loads `file` in its own thread; rejects when onnxruntime cannot load it. */
   static async open(file: string, intraOpThreads = 1): Promise<TaesdPreviewDecoder> {
-    const thread = startThread({ file, intraOpThreads });
+    const thread = startThread(__dirname, 'taesd-thread', { file, intraOpThreads } satisfies TaesdThreadData);
     const reply = await new Promise<TaesdReply>((resolve, reject) => {
       thread.once('message', resolve);
       thread.once('error', reject);
@@ -74,6 +66,7 @@ export class TaesdPreviewDecoder {
     const [, channels, height, width] = latents.shape;
     const plane = channels * height * width;
     const data = latents.data.slice(index * plane, (index + 1) * plane);
+    if (this.#gone) return Promise.reject(this.#gone);
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
@@ -86,6 +79,7 @@ export class TaesdPreviewDecoder {
   }
 
   #failAll(err: Error): void {
+    this.#gone ??= err;
     for (const { reject } of this.#pending.values()) reject(err);
     this.#pending.clear();
   }

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { GiraffeError } from '../../errors';
 import { resolveRequest, type ResolvedRequest } from '../generate-request';
 import type {
@@ -9,6 +9,7 @@ import type {
   PipelineOptions,
 } from '../stable-diffusion-pipeline';
 import type { FromThread, ThreadData, ToThread } from './messages';
+import { startThread } from './start-thread';
 
 interface PendingJob {
   readonly job: number;
@@ -29,17 +30,6 @@ function reviveError(error: { message: string } | unknown): Error {
 function reviveResult(result: GenerateResult): GenerateResult {
   const images = result.images.map((img) => Buffer.from(img.buffer, img.byteOffset, img.byteLength));
   return { ...result, images };
-}
-
-function startWorker(data: ThreadData): Worker {
-  const compiled = path.join(__dirname, 'inference-thread.js');
-  if (__filename.endsWith('.js')) return new Worker(compiled, { workerData: data });
-  // Running from TypeScript sources (tests, tsx): load the thread through tsx's require hook.
-  const source = path.join(__dirname, 'inference-thread.ts');
-  return new Worker(`require('tsx/cjs'); require(${JSON.stringify(source)});`, {
-    eval: true,
-    workerData: data,
-  });
 }
 
 /**
@@ -82,7 +72,11 @@ export class ThreadedPipeline {
   /** Starts the thread and loads the model there; rejects with the load error. */
   static async start(modelDir: string, options: PipelineOptions = {}): Promise<ThreadedPipeline> {
     const cancelBuffer = new SharedArrayBuffer(4);
-    const worker = startWorker({ modelDir: path.resolve(modelDir), options, cancelBuffer });
+    const worker = startThread(__dirname, 'inference-thread', {
+      modelDir: path.resolve(modelDir),
+      options,
+      cancelBuffer,
+    } satisfies ThreadData);
     const info = await new Promise<ModelInfo>((resolve, reject) => {
       const onMessage = (msg: FromThread): void => {
         if (msg.type === 'ready') resolve(msg.info);
