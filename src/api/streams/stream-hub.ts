@@ -59,30 +59,12 @@ export class StreamHub {
   readonly previews = { sent: 0, dropped: 0 };
   readonly #poll: NodeJS.Timeout;
   #polling = false;
+  #codecsWarm = false;
 
   constructor(driver: QueueDriver, options: StreamHubOptions = {}) {
     this.#driver = driver;
     this.#poll = setInterval(() => void this.#pollPositions(), options.positionPollMs ?? 500);
     this.#poll.unref();
-    // libvips loads its codecs on first use (tens of ms): do it now, not on the first client's first preview.
-    void Promise.all(
-      (['jpeg', 'webp', 'png'] as const).map((format) =>
-        encode(
-          {
-            type: 'preview',
-            job_id: '',
-            step: 0,
-            steps: 0,
-            width: 1,
-            height: 1,
-            rgb: Buffer.alloc(3),
-            at: '',
-          },
-          format,
-          8,
-        ),
-      ),
-    ).catch(() => undefined);
   }
 
   /** Jobs followed and clients following them, for metrics. */
@@ -98,6 +80,7 @@ export class StreamHub {
    * result stops the delivery.
    */
   async follow(jobId: string, listener: Listener): Promise<() => void> {
+    this.#warmCodecs();
     let followed = this.#followed.get(jobId);
     if (!followed) {
       const created: Followed = {
@@ -149,6 +132,33 @@ export class StreamHub {
     const encoding = encode(preview, format, size);
     followed?.previews.set(key, encoding);
     return encoding;
+  }
+
+  /**
+   * libvips loads its codecs on first use (tens of ms): the first stream client
+   * starts that while its snapshot goes out, so its first preview does not wait.
+   */
+  #warmCodecs(): void {
+    if (this.#codecsWarm) return;
+    this.#codecsWarm = true;
+    void Promise.all(
+      (['jpeg', 'webp', 'png'] as const).map((format) =>
+        encode(
+          {
+            type: 'preview',
+            job_id: '',
+            step: 0,
+            steps: 0,
+            width: 1,
+            height: 1,
+            rgb: Buffer.alloc(3),
+            at: '',
+          },
+          format,
+          8,
+        ),
+      ),
+    ).catch(() => undefined);
   }
 
   close(): void {
