@@ -25,6 +25,7 @@ import { jobStreamRoutes } from './routes/job-streams';
 import { multiplexStreamRoutes } from './routes/multiplex-stream';
 import { playgroundRoutes } from './routes/playground';
 import { StreamConnections } from './streams/stream-connections';
+import type { FeedLimits } from './streams/job-feed';
 import { StreamHub } from './streams/stream-hub';
 
 export interface AppDependencies {
@@ -46,8 +47,12 @@ declare module 'fastify' {
       readonly streamTokens: StreamTokens;
       /** The API's own Redis connection (rate limits, idempotency keys); undefined in embedded mode. */
       readonly redis: Redis | undefined;
-      /** Progress streams: the shared job subscriptions and the open connections. */
-      readonly streams: { readonly hub: StreamHub; readonly connections: StreamConnections };
+      /** Progress streams: the shared job subscriptions, the open connections and every feed's limits. */
+      readonly streams: {
+        readonly hub: StreamHub;
+        readonly connections: StreamConnections;
+        readonly limits: FeedLimits;
+      };
     };
   }
   interface FastifyRequest {
@@ -113,6 +118,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     streams: {
       hub: new StreamHub(deps.driver),
       connections: new StreamConnections(deps.config.STREAM_PING_MS),
+      limits: {
+        previewDropBytes: deps.config.STREAM_PREVIEW_DROP_BYTES,
+        closeBytes: deps.config.STREAM_CLOSE_BYTES,
+      },
     },
   });
   // Stream clients are told the server is going away before it waits for connections to end.

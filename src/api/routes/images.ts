@@ -56,7 +56,7 @@ export const imageRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const { id, n } = request.params;
-      const job = await visibleJob(driver, request, id);
+      const job = await visibleJob(driver, request.owner, id);
       if (job.status !== 'succeeded') {
         throw new GiraffeError(
           'GIRAFFE_ERR_JOB_NOT_FINISHED',

@@ -32,12 +32,9 @@ const streamProblems = problemResponses(
 
 /** `GET /v1/jobs/:id/stream` (WebSocket) and `GET /v1/jobs/:id/events` (Server-Sent Events). */
 export const jobStreamRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { driver, streams, config } = app.giraffe;
+  const { driver, streams } = app.giraffe;
   const checked = new WeakMap<FastifyRequest, JobRecord>();
-  const limits = {
-    previewDropBytes: config.STREAM_PREVIEW_DROP_BYTES,
-    closeBytes: config.STREAM_CLOSE_BYTES,
-  };
+  const { limits } = streams;
 
   app.route({
     method: 'GET',
@@ -62,7 +59,7 @@ export const jobStreamRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     // Checked before the upgrade, so a refusal is a plain HTTP answer; the handler takes it from here.
     preHandler: async (request) => {
-      checked.set(request, await visibleJob(driver, request, request.params.id));
+      checked.set(request, await visibleJob(driver, request.owner, request.params.id));
     },
     handler: async () => {
       throw new GiraffeError(
@@ -73,7 +70,7 @@ export const jobStreamRoutes: FastifyPluginAsyncZod = async (app) => {
     wsHandler: (socket, request) => {
       streams.connections.addSocket(socket);
       void (async () => {
-        const job = checked.get(request) ?? (await visibleJob(driver, request, request.params.id));
+        const job = checked.get(request) ?? (await visibleJob(driver, request.owner, request.params.id));
         checked.delete(request);
         const feed = new JobFeed(
           streams.hub,
@@ -125,7 +122,7 @@ export const jobStreamRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const job = await visibleJob(driver, request, request.params.id);
+      const job = await visibleJob(driver, request.owner, request.params.id);
       const after = request.query.after ?? request.headers['last-event-id'];
       // EventSource reconnects whenever a stream ends; 204 is the answer that stops it for good.
       if (after !== undefined && isFinal(job.status) && after >= (job.event_seq ?? 0)) {

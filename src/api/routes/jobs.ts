@@ -23,15 +23,14 @@ export const jobIdSchema = z
   .describe('The job id `POST /v1/generate` answered with.');
 const params = z.strictObject({ id: jobIdSchema });
 
-/** A job the caller may see: its own (another key's job is a 404, as if it did not exist). */
+/** A job `owner` may see: its own (another key's job is a 404, as if it did not exist). */
 export async function visibleJob(
   driver: QueueDriver,
-  request: FastifyRequest,
+  owner: FastifyRequest['owner'],
   id: string,
 ): Promise<JobRecord> {
   const job = await driver.queue.get(id);
-  if (!job || job.owner !== request.owner)
-    throw new GiraffeError('GIRAFFE_ERR_JOB_NOT_FOUND', `no job ${id}`);
+  if (!job || job.owner !== owner) throw new GiraffeError('GIRAFFE_ERR_JOB_NOT_FOUND', `no job ${id}`);
   return job;
 }
 
@@ -80,7 +79,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const job = await visibleJob(driver, request, request.params.id);
+      const job = await visibleJob(driver, request.owner, request.params.id);
       const position = job.status === 'queued' ? await driver.queue.position(job.id) : undefined;
       return jobView(job, position) as JobView;
     },
@@ -110,7 +109,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const job = await visibleJob(driver, request, request.params.id);
+      const job = await visibleJob(driver, request.owner, request.params.id);
       const outcome = await driver.queue.cancel(job.id);
       const now = (await driver.queue.get(job.id)) ?? job;
       if (outcome === 'cancel_requested')

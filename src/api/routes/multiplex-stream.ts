@@ -8,7 +8,7 @@ import { commonProblems, problemResponses } from '../schemas';
 import { JobFeed } from '../streams/job-feed';
 import { feedOptions, previewOptionFields, seqSchema } from '../streams/stream-options';
 import { WebSocketSink } from '../streams/websocket-sink';
-import { jobIdSchema } from './jobs';
+import { jobIdSchema, visibleJob } from './jobs';
 
 /** Jobs one multiplexed socket may follow at once. */
 export const MAX_SUBSCRIPTIONS = 100;
@@ -31,11 +31,8 @@ const clientMessage = z.discriminatedUnion('op', [subscribeMessage, unsubscribeM
  * frame names its job. A bad message gets an `error` frame; the socket stays.
  */
 export const multiplexStreamRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { driver, streams, streamTokens, config } = app.giraffe;
-  const limits = {
-    previewDropBytes: config.STREAM_PREVIEW_DROP_BYTES,
-    closeBytes: config.STREAM_CLOSE_BYTES,
-  };
+  const { driver, streams, streamTokens } = app.giraffe;
+  const { limits } = streams;
 
   app.route({
     method: 'GET',
@@ -85,16 +82,15 @@ export const multiplexStreamRoutes: FastifyPluginAsyncZod = async (app) => {
         }
         const owner = ownerFor(request, message.token, id, streamTokens);
         pending.add(id);
-        let job: JobRecord | undefined;
+        let job: JobRecord;
         try {
-          job = await driver.queue.get(id);
+          job = await visibleJob(driver, owner, id);
         } catch (err) {
           pending.delete(id);
           throw err;
         }
         // Gone from `pending`: unsubscribed, or the socket closed, while the record was read.
         if (!pending.delete(id)) return;
-        if (!job || job.owner !== owner) return fail('GIRAFFE_ERR_JOB_NOT_FOUND', `no job ${id}`, id);
         const feed = new JobFeed(
           streams.hub,
           driver,
