@@ -5,6 +5,7 @@ import type { EnqueuedJob } from '../queue';
 import type { WebhookSubscription } from '../jobs/job-request';
 import { resolveRequest, type GenerateRequest } from '../pipeline';
 import { idempotent } from './idempotency';
+import { refuseUnreachableWebhook } from './webhook-destination';
 
 /**
  * The one way a route turns a validated request into a queued job: the model
@@ -32,6 +33,7 @@ export async function submitJob(
       },
     );
   }
+  if (webhook) await refuseUnreachableWebhook(webhook.url, config);
   const model = await catalog.get(modelId);
   if (!model) {
     throw new GiraffeError(

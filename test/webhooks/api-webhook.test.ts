@@ -69,3 +69,79 @@ it('refuses a webhook_url with 400 when the deployment has no WEBHOOK_SECRET', a
     await close();
   }
 });
+
+// Issue 17: a webhook that could never be delivered is refused when the job is submitted, not accepted and failed later.
+describe('webhook destination checked at submit', () => {
+  let service: Awaited<ReturnType<typeof startDemoService>>;
+  beforeAll(async () => {
+    service = await startDemoService({ worker: false, env: { WEBHOOK_SECRET: 'webhook-master-secret-123' } });
+  });
+  afterAll(async () => service.close());
+
+  it.each([
+    'http://127.0.0.1:9/hook',
+    'http://[::1]:9/hook',
+    'http://[::ffff:0:7f00:1]:9/hook',
+    'http://[::ffff:127.0.0.1]/hook',
+    'http://localhost:9/hook',
+    'http://hooks.localhost/hook',
+    'http://169.254.169.254/latest/meta-data',
+    'http://10.1.2.3/hook',
+  ])('refuses %s with 400 and queues nothing', async (url) => {
+    const res = await service.app.inject({
+      method: 'POST',
+      url: '/v1/generate',
+      payload: { prompt: 'x', webhook_url: url },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({
+      code: 'GIRAFFE_ERR_WEBHOOK_ADDRESS_REFUSED',
+      errors: [{ path: 'webhook_url' }],
+    });
+    expect(await service.driver.queue.depth()).toBe(0);
+  });
+
+  it('refuses webhook_events without a webhook_url', async () => {
+    const res = await service.app.inject({
+      method: 'POST',
+      url: '/v1/generate',
+      payload: { prompt: 'x', webhook_events: ['completed'] },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({
+      code: 'GIRAFFE_ERR_REQUEST_INVALID',
+      errors: [{ path: 'webhook_events' }],
+    });
+    expect(await service.driver.queue.depth()).toBe(0);
+  });
+
+  it('accepts a public address, and a name whose DNS does not answer (delivery checks it again)', async () => {
+    for (const url of ['https://93.184.215.14/hook', 'https://hooks.invalid/hook']) {
+      const res = await service.app.inject({
+        method: 'POST',
+        url: '/v1/generate',
+        payload: { prompt: 'x', webhook_url: url },
+      });
+      expect(res.statusCode).toBe(202);
+    }
+  });
+});
+
+it('accepts an allow-listed loopback webhook_url', async () => {
+  const service = await startDemoService({
+    worker: false,
+    env: { WEBHOOK_SECRET: 'webhook-master-secret-123', WEBHOOK_ALLOWLIST: '127.0.0.1,localhost' },
+  });
+  try {
+    for (const url of ['http://127.0.0.1:9/hook', 'http://[::ffff:0:7f00:1]:9/hook', 'http://localhost:9/']) {
+      const res = await service.app.inject({
+        method: 'POST',
+        url: '/v1/generate',
+        payload: { prompt: 'x', webhook_url: url },
+      });
+      expect(res.statusCode).toBe(202);
+    }
+  } finally {
+    await service.close();
+  }
+});

@@ -2,10 +2,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { jobRequestSchema, isFinal, type JobRequest } from '../../jobs';
-import { webhookSubscriptionOf } from '../../jobs/job-request';
 import { jobView } from '../job-view';
 import { commonProblems, jsonResponse, jobViewSchema, problemResponses, type JobView } from '../schemas';
 import { submitJob } from '../submit-job';
+import { webhookOfRequest } from '../webhook-destination';
 import { waitForJob } from '../wait-for-job';
 
 /** `?wait=true` holds the request until the job ends, at most this long. */
@@ -32,7 +32,7 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
   ): Promise<JobView> => {
     const { driver, config } = app.giraffe;
     const { model: requested, webhook_url, webhook_events, ...generation } = request.body;
-    const webhook = webhookSubscriptionOf({ webhook_url, webhook_events });
+    const webhook = webhookOfRequest({ webhook_url, webhook_events });
     const { job, position, replayed } = await submitJob(
       app,
       request,
@@ -85,6 +85,7 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
         'GIRAFFE_ERR_REQUEST_MALFORMED',
         'GIRAFFE_ERR_MODEL_UNKNOWN',
         'GIRAFFE_ERR_WEBHOOKS_DISABLED',
+        'GIRAFFE_ERR_WEBHOOK_ADDRESS_REFUSED',
         'GIRAFFE_ERR_IDEMPOTENCY_CONFLICT',
         'GIRAFFE_ERR_IDEMPOTENCY_IN_PROGRESS',
         'GIRAFFE_ERR_RATE_LIMITED',
