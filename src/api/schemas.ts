@@ -94,7 +94,7 @@ const count = z.number().int().min(0);
  * filled in and the seed fixed (the API's request schema, every field required).
  */
 const resolvedRequestSchema = jobRequestSchema
-  .omit({ model: true, webhook_url: true, webhook_events: true })
+  .omit({ model: true, webhook_url: true, webhook_events: true, webhook_include_prompt: true })
   .required()
   .loose()
   .meta({

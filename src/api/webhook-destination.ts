@@ -23,13 +23,12 @@ function allowlistOf(config: Config): WebhookAllowlist {
 export function webhookOfRequest(fields: {
   readonly webhook_url?: string;
   readonly webhook_events?: readonly WebhookEventType[];
+  readonly webhook_include_prompt?: boolean;
 }): WebhookSubscription | undefined {
-  if (fields.webhook_url === undefined && fields.webhook_events !== undefined) {
-    throw new GiraffeError(
-      'GIRAFFE_ERR_REQUEST_INVALID',
-      'webhook_events: needs a webhook_url to send the events to',
-      { field: 'webhook_events' },
-    );
+  for (const field of ['webhook_events', 'webhook_include_prompt'] as const) {
+    if (fields.webhook_url === undefined && fields[field] !== undefined) {
+      throw new GiraffeError('GIRAFFE_ERR_REQUEST_INVALID', `${field}: needs a webhook_url`, { field });
+    }
   }
   return webhookSubscriptionOf(fields);
 }

@@ -7,6 +7,7 @@ import { WebhookAllowlist } from './address-guard';
 import { postWebhook, type ResolveHost } from './http-post';
 import { deriveWebhookSecret, SIGNATURE_HEADER, signPayload } from './signature';
 import type { WebhookEventType, WebhookSubscription } from '../jobs/job-request';
+import { webhookEvent, webhookResult, type WebhookEvent, type WebhookResult } from './webhook-privacy';
 
 export interface WebhookNotifierOptions {
   /** WEBHOOK_SECRET: each owner's signing secret is derived from it (see `deriveWebhookSecret`). */
@@ -32,14 +33,19 @@ export interface WebhookPayload {
   readonly created_at: string;
   readonly job: WebhookJob;
   /** The job event that caused the delivery (with its `seq`, except the worker's own `started`). */
-  readonly event: JobEventDraft;
+  readonly event: WebhookEvent;
 }
 
-/** The job as a webhook shows it: its state without the request (prompts stay out of third-party logs). */
+/**
+ * The job as a webhook shows it: its state without the request, and its result without the prompts
+ * unless the job asked for them (see `webhookResult`): prompts stay out of third-party logs.
+ */
 export type WebhookJob = Pick<JobRecord, 'id' | 'model' | 'status' | 'created_at' | 'attempts'> &
-  Partial<Pick<JobRecord, 'started_at' | 'finished_at' | 'progress' | 'result' | 'error' | 'request_id'>>;
+  Partial<Pick<JobRecord, 'started_at' | 'finished_at' | 'progress' | 'error' | 'request_id'>> & {
+    readonly result?: WebhookResult;
+  };
 
-function webhookJob(record: JobRecord): WebhookJob {
+function webhookJob(record: JobRecord, includePrompt: boolean): WebhookJob {
   const {
     id,
     model,
@@ -62,7 +68,7 @@ function webhookJob(record: JobRecord): WebhookJob {
     started_at,
     finished_at,
     progress,
-    result,
+    result: result && webhookResult(result, includePrompt),
     error,
     request_id,
   };
@@ -154,12 +160,13 @@ export class WebhookNotifier {
     const log = logger.child({ job_id: watch.job.id, webhook: type });
     try {
       const record = (await this.queue.get(watch.job.id).catch(() => undefined)) ?? watch.job;
+      const include = watch.subscription.include_prompt === true;
       const payload: WebhookPayload = {
         id: randomUUID(),
         type,
         created_at: new Date().toISOString(),
-        job: webhookJob(record),
-        event,
+        job: webhookJob(record, include),
+        event: webhookEvent(event, include),
       };
       const secret = deriveWebhookSecret(this.#options.secret, watch.job.owner);
       await this.#send(watch.subscription.url, JSON.stringify(payload), payload.id, secret, log);

@@ -31,8 +31,14 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
     reply: FastifyReply,
   ): Promise<JobView> => {
     const { driver, config } = app.giraffe;
-    const { model: requested, webhook_url, webhook_events, ...generation } = request.body;
-    const webhook = webhookOfRequest({ webhook_url, webhook_events });
+    const {
+      model: requested,
+      webhook_url,
+      webhook_events,
+      webhook_include_prompt,
+      ...generation
+    } = request.body;
+    const webhook = webhookOfRequest({ webhook_url, webhook_events, webhook_include_prompt });
     const { job, position, replayed } = await submitJob(
       app,
       request,
