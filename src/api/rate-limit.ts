@@ -1,6 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import fp from 'fastify-plugin';
 import { GiraffeError } from '../errors';
+import { clientScope } from './client-scope';
 
 /**
  * Per-key request limits (@fastify/rate-limit). Requests are counted per API
@@ -19,7 +20,7 @@ export const rateLimits = fp(
       timeWindow: config.RATE_LIMIT_WINDOW_MS,
       // A counter must never take the API down: while Redis is away the limit is skipped, not enforced.
       ...(redis ? { redis, nameSpace: `${config.REDIS_PREFIX}:rate:`, skipOnError: true } : {}),
-      keyGenerator: (request) => (request.owner ? `key:${request.owner}` : `ip:${request.ip}`),
+      keyGenerator: clientScope,
       allowList: (request) => request.routeOptions.config?.public === true,
       errorResponseBuilder: (_request, context) =>
         new GiraffeError(

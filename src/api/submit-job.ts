@@ -4,6 +4,7 @@ import type { JobRecord } from '../jobs';
 import type { EnqueuedJob } from '../queue';
 import type { WebhookSubscription } from '../jobs/job-request';
 import { resolveRequest, type GenerateRequest } from '../pipeline';
+import { clientScope } from './client-scope';
 import { idempotent } from './idempotency';
 import { refuseUnreachableWebhook } from './webhook-destination';
 
@@ -48,7 +49,7 @@ export async function submitJob(
   let created: EnqueuedJob | undefined;
   const { jobId, replayed } = await idempotent(
     idempotency,
-    request.owner ?? '_',
+    clientScope(request),
     typeof key === 'string' ? key : undefined,
     idempotencyBody,
     config.RETENTION_SECONDS * 1000,
