@@ -106,6 +106,29 @@ export const configSchema = z.object({
   /** Limit of one webhook attempt (connect, send, answer), in ms. @defaultValue `10000` */
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   /**
+   * OpenAI model names that `POST /v1/images/generations` runs on a model of
+   * ours, as `alias=model` pairs separated by commas (`dall-e-3=sd15,gpt-image-1=demo`).
+   * `GET /v1/models` lists them. Any other model name that is not served here
+   * is OpenAI's 404 `model_not_found`, never a silent substitute.
+   * @defaultValue empty: no aliases
+   */
+  OPENAI_MODEL_ALIASES: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      const aliases: Record<string, string> = {};
+      for (const pair of (s ?? '').split(',')) {
+        if (pair.trim() === '') continue;
+        const m = /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*=\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*$/.exec(pair);
+        if (!m) {
+          ctx.addIssue({ code: 'custom', message: `"${pair.trim()}" is not alias=model` });
+          return z.NEVER;
+        }
+        aliases[m[1]] = m[2];
+      }
+      return aliases;
+    }),
+  /**
    * Hugging Face Hub (or a mirror of it) that `giraffe models pull` downloads from.
    * @defaultValue `https://huggingface.co`
    */

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { openAiModelList } from '../openai-models';
 import { commonProblems, jsonResponse, modelListSchema, problemResponses } from '../schemas';
 
 /** `GET /v1/models`: the models this deployment serves, with their defaults and schedulers. */
@@ -12,7 +13,8 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: 'List the models',
         description:
           'Models the workers serve now, and model directories on disk that no worker has announced yet ' +
-          '(`workers: 0`; a job for one waits for a worker). Each lists its request defaults and schedulers.',
+          '(`workers: 0`; a job for one waits for a worker). Each lists its request defaults and schedulers. ' +
+          "`object` and `data` repeat the list in OpenAI's shape (with the OPENAI_MODEL_ALIASES) for OpenAI SDKs.",
         response: {
           200: jsonResponse(modelListSchema, 'The models and the default one.'),
           ...problemResponses(...commonProblems),
@@ -30,6 +32,9 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
           device: m.device ? [...m.device] : undefined,
         })),
         default: app.giraffe.config.DEFAULT_MODEL,
+        // OpenAI's list shape beside ours, so an OpenAI SDK's models.list() sees the served models.
+        object: 'list' as const,
+        data: openAiModelList(models, app.giraffe.config).map((m) => ({ ...m })),
       };
     },
   );
