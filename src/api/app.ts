@@ -27,6 +27,7 @@ import { playgroundRoutes } from './routes/playground';
 import { StreamConnections } from './streams/stream-connections';
 import type { FeedLimits } from './streams/job-feed';
 import { StreamHub } from './streams/stream-hub';
+import { websocketErrorHandler } from './streams/websocket-errors';
 
 export interface AppDependencies {
   readonly config: Config;
@@ -121,6 +122,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       limits: {
         previewDropBytes: deps.config.STREAM_PREVIEW_DROP_BYTES,
         closeBytes: deps.config.STREAM_CLOSE_BYTES,
+        recheckMs: deps.config.STREAM_PING_MS,
       },
     },
   });
@@ -136,7 +138,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(problemHandlers);
   // Before auth: its onRequest hook marks upgrade requests, so a refused upgrade's socket gets closed.
   // Frames from clients are small control messages; anything larger is refused (close code 1009).
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 }, errorHandler: websocketErrorHandler });
   await app.register(apiKeyAuth);
   await app.register(rateLimits);
   // Before any plugin that adds routes: the document lists the routes registered after it.
