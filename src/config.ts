@@ -78,6 +78,12 @@ export const configSchema = z.object({
   PREVIEW_MIN_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   /** Waiting jobs per model beyond which new jobs are refused with 503. @defaultValue `1000` */
   MAX_QUEUE_DEPTH: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  /**
+   * Unfinished (queued or running) jobs one API key may have at once; without
+   * API_KEYS, one client address. Beyond it new jobs get 429 with Retry-After.
+   * @defaultValue `100`
+   */
+  MAX_JOBS_PER_KEY: z.coerce.number().int().min(1).max(1_000_000).default(100),
   /** onnxruntime intra-op threads per inference session; 0 lets onnxruntime choose. @defaultValue `0` */
   ORT_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
   /**

@@ -23,6 +23,7 @@ export const errorCatalogue = {
   GIRAFFE_ERR_JOB_NOT_FINISHED: { status: 409, title: 'Job has no images yet', retryable: true },
   GIRAFFE_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests', retryable: true },
   GIRAFFE_ERR_QUEUE_FULL: { status: 503, title: 'Queue is full', retryable: true },
+  GIRAFFE_ERR_TOO_MANY_JOBS: { status: 429, title: 'Too many unfinished jobs', retryable: true },
   GIRAFFE_ERR_IDEMPOTENCY_CONFLICT: {
     status: 409,
     title: 'Idempotency key reused with a different request',

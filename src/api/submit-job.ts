@@ -4,6 +4,7 @@ import type { JobRecord } from '../jobs';
 import type { EnqueuedJob } from '../queue';
 import type { WebhookSubscription } from '../jobs/job-request';
 import { resolveRequest, type GenerateRequest } from '../pipeline';
+import { activeJobLimit } from './active-jobs';
 import { clientScope } from './client-scope';
 import { idempotent } from './idempotency';
 import { refuseUnreachableWebhook } from './webhook-destination';
@@ -58,17 +59,19 @@ export async function submitJob(
         size: model.defaults.width,
         scheduler: model.defaults.scheduler,
       });
-      const job = await driver.queue.enqueue({
-        model: modelId,
-        request: resolved,
-        owner: request.owner,
-        request_id: request.id,
-        webhook,
-        maxDepth: config.MAX_QUEUE_DEPTH,
+      return activeJobLimit(app).admit(clientScope(request), request.id, async () => {
+        const job = await driver.queue.enqueue({
+          model: modelId,
+          request: resolved,
+          owner: request.owner,
+          request_id: request.id,
+          webhook,
+          maxDepth: config.MAX_QUEUE_DEPTH,
+        });
+        request.log.info({ job_id: job.id, model: modelId }, 'job queued');
+        created = job;
+        return job.id;
       });
-      request.log.info({ job_id: job.id, model: modelId }, 'job queued');
-      created = job;
-      return job.id;
     },
   );
   if (created) {

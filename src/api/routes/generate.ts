@@ -96,6 +96,7 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
         'GIRAFFE_ERR_IDEMPOTENCY_IN_PROGRESS',
         'GIRAFFE_ERR_RATE_LIMITED',
         'GIRAFFE_ERR_QUEUE_FULL',
+        'GIRAFFE_ERR_TOO_MANY_JOBS',
         'GIRAFFE_ERR_REQUEST_TOO_LARGE',
         'GIRAFFE_ERR_UNSUPPORTED_MEDIA_TYPE',
         ...commonProblems,
