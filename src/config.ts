@@ -56,6 +56,12 @@ export const configSchema = z.object({
   /** The rate-limit window in ms. @defaultValue `60000` */
   RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000).max(86_400_000).default(60_000),
   /**
+   * Failed authentications (wrong API keys, bad stream tokens) one client
+   * address may make per RATE_LIMIT_WINDOW_MS; beyond it, its requests that
+   * need a key get 429 with Retry-After until the window ends. @defaultValue `20`
+   */
+  AUTH_FAILURE_MAX: z.coerce.number().int().min(1).max(1_000_000).default(20),
+  /**
    * Key that signs the short-lived, job-scoped stream tokens (browsers cannot
    * set headers on a WebSocket). Give every API replica the same value; unset,
    * each process makes its own and its tokens work only there.

@@ -36,6 +36,8 @@ beforeAll(async () => {
     LOG_LEVEL: 'silent',
     // Thousands of requests from one key: rate limiting would answer most of them before validation.
     RATE_LIMIT_MAX: '1000000',
+    // Hundreds of wrong keys from one address: the failed-authentication limit would answer them with 429.
+    AUTH_FAILURE_MAX: '1000000',
   });
   const demoDir = await ensureDemoModel(config.DATA_DIR);
   driver = createQueueDriver({ dataDir: config.DATA_DIR });
