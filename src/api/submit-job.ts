@@ -54,13 +54,14 @@ export async function submitJob(
     typeof key === 'string' ? key : undefined,
     idempotencyBody,
     config.RETENTION_SECONDS * 1000,
-    async () => {
+    async (jobId) => {
       const resolved = resolveRequest(generation, {
         size: model.defaults.width,
         scheduler: model.defaults.scheduler,
       });
       return activeJobLimit(app).admit(clientScope(request), request.id, async () => {
         const job = await driver.queue.enqueue({
+          ...(jobId === undefined ? {} : { id: jobId }),
           model: modelId,
           request: resolved,
           owner: request.owner,
@@ -73,6 +74,7 @@ export async function submitJob(
         return job.id;
       });
     },
+    async (jobId) => (await driver.queue.get(jobId)) !== undefined,
   );
   if (created) {
     const { position, ...job } = created;
