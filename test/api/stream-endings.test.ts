@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { MAX_PREVIEW_VARIANTS } from '../../src/api/streams/stream-hub';
 import { WorkerService } from '../../src/worker';
 import { startDemoService, type DemoService } from '../helpers/demo-service';
 import { until } from '../helpers/processes';
@@ -124,6 +125,47 @@ it('a preview frame larger than STREAM_CLOSE_BYTES is dropped; a client that rea
     expect(client.messages.filter((m) => m.type === 'progress').length).toBeGreaterThan(0);
     expect(service.app.giraffe.streams.hub.previews.dropped).toBeGreaterThan(0);
     expect(client.previews).toHaveLength(0);
+  } finally {
+    await service.close();
+    await worker?.stop(0);
+  }
+}, 60_000);
+
+// Item 1: each distinct preview format and size cost an encode per step; a probe asking for dozens
+// made a 2 s job take 12 s. A job's previews are made in at most MAX_PREVIEW_VARIANTS variants.
+it('makes a job previews in at most MAX_PREVIEW_VARIANTS variants; other clients get the nearest', async () => {
+  const service = await startDemoService({ worker: false });
+  let worker: WorkerService | undefined;
+  try {
+    const base = await service.app.listen({ port: 0, host: '127.0.0.1' });
+    const created = await service.app.inject({
+      method: 'POST',
+      url: '/v1/generate',
+      payload: { prompt: 'many previews', steps: 3, width: 512, height: 512 },
+    });
+    const { id } = created.json();
+    const sizes = [64, 80, 96, 112, 128, 144, 160, 176, 192, 208];
+    const clients = sizes.map((size) =>
+      openSocket(
+        `${base.replace('http:', 'ws:')}/v1/jobs/${id}/stream?preview_format=jpeg&preview_size=${size}`,
+      ),
+    );
+    await Promise.all(clients.map((c) => c.next((m) => m.type === 'snapshot')));
+    worker = await WorkerService.start({
+      driver: service.driver,
+      models: [{ id: 'demo', dir: service.demoDir }],
+      logger: pino({ level: 'silent' }),
+    });
+    await Promise.all(clients.map((c) => c.closed));
+    const variants = new Set(
+      clients.flatMap((c) => c.previews.map((p) => `${p.header.format}:${p.header.width}`)),
+    );
+    expect(variants.size).toBeGreaterThan(0);
+    expect(variants.size).toBeLessThanOrEqual(MAX_PREVIEW_VARIANTS);
+    // Everyone still gets previews: the nearest variant made (the 208 client gets the largest).
+    for (const client of clients) expect(client.previews.length).toBeGreaterThan(0);
+    const widths = [...variants].map((v) => Number(v.split(':')[1]));
+    expect(clients.at(-1)!.previews.at(-1)!.header.width).toBe(Math.max(...widths));
   } finally {
     await service.close();
     await worker?.stop(0);
