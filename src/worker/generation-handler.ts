@@ -7,6 +7,7 @@ import type { ModelInfo } from '../pipeline';
 import type { JobContext, JobHandler, ResultStore } from '../queue';
 import type { ModelFingerprint } from './model-fingerprint';
 import type { PipelinePool } from './pipeline-pool';
+import { LatestProgress } from './latest-progress';
 import { PreviewMaker } from './preview-maker';
 
 const contentTypes = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' } as const;
@@ -92,27 +93,24 @@ export function createGenerationHandler(
         minIntervalMs: options.previewMinIntervalMs,
         taesd: pool.taesd,
       });
-      let pending: Promise<void> = Promise.resolve();
+      // Progress goes out in step order, the newest only while the bus is slow (or away): a slow bus
+      // never blocks the denoising thread, and what waits for it stays bounded.
+      const progress = new LatestProgress((p) => context.progress(p));
       const output = await pipeline.generate(job.request, {
         signal: context.signal,
         onStep: (p) => {
           const elapsed = performance.now() - started;
           const eta = (elapsed / p.step) * (p.steps - p.step);
-          // Progress goes out in step order; a slow bus never blocks the denoising thread.
-          pending = pending
-            .then(() =>
-              context.progress({
-                step: p.step,
-                steps: p.steps,
-                elapsed_ms: Math.round(elapsed),
-                eta_ms: Math.round(eta),
-              }),
-            )
-            .catch(() => undefined);
+          progress.offer({
+            step: p.step,
+            steps: p.steps,
+            elapsed_ms: Math.round(elapsed),
+            eta_ms: Math.round(eta),
+          });
           previews.offer(p);
         },
       });
-      await pending;
+      await progress.flush();
       // The last step's preview goes out before the job's final event.
       await previews.flush();
       const contentType = contentTypes[output.request.output_format];
