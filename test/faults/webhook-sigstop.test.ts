@@ -19,7 +19,6 @@ const prefix = testPrefix('sigstop');
 let driver: QueueDriver;
 let slowDir: string;
 const deliveries: { id: string; type: string; attempt: string }[] = [];
-let delivered: () => void = () => undefined;
 const receiver = http.createServer((req, res) => {
   let body = '';
   req.on('data', (c: Buffer) => (body += c.toString()));
@@ -27,7 +26,6 @@ const receiver = http.createServer((req, res) => {
     const payload = JSON.parse(body) as { id: string; type: string };
     deliveries.push({ ...payload, attempt: String(req.headers['giraffe-webhook-attempt']) });
     res.end('ok');
-    delivered();
   });
 });
 
