@@ -169,7 +169,7 @@ export interface ConsumerOptions {
   /**
    * bullmq: how long a job's lock lasts without renewal; a worker that stops
    * renewing (killed, frozen) loses the job to another after this long.
-   * Renewed every half of it. @defaultValue 30,000
+   * Renewed every half of it. @defaultValue 6,000
    */
   readonly lockDurationMs?: number;
 }
