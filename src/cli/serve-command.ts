@@ -5,8 +5,8 @@ import type { Config } from '../config';
 import { createLogger } from '../logging';
 import { WorkerService } from '../worker';
 import { ensureBuiltInModels } from './built-in-models';
-import { queueFromConfig, webhooksFromConfig } from './queue-from-config';
-import { embeddedModels, memoryBudgetBytes, modelsInDirectory } from './served-models';
+import { queueFromConfig } from './queue-from-config';
+import { startEmbeddedWorker } from './served-models';
 
 export const serveUsage = `Usage: giraffe serve [--host HOST] [--port PORT] [--device cpu|cuda:N]
 
@@ -37,21 +37,11 @@ export async function serveCommand(argv: string[], config: Config): Promise<numb
   let extraModels: Record<string, string>;
   let worker: WorkerService | undefined;
   if (embedded) {
-    const served = await embeddedModels(config);
-    extraModels = served.builtIn;
-    worker = await WorkerService.start({
-      driver,
-      models: served.models,
-      discoverModels: () => modelsInDirectory(config.MODELS_DIR),
-      memoryBudgetBytes: memoryBudgetBytes(config),
-      device: values.device ?? 'cpu',
-      concurrency: 1,
-      lockDurationMs: config.JOB_LOCK_MS,
-      previewMinIntervalMs: config.PREVIEW_MIN_INTERVAL_MS,
-      webhooks: webhooksFromConfig(config),
-      intraOpThreads: config.ORT_INTRA_OP_THREADS,
-      logger: logger.child({ component: 'worker' }),
+    const started = await startEmbeddedWorker(config, driver, logger.child({ component: 'worker' }), {
+      device: values.device,
     });
+    worker = started.worker;
+    extraModels = started.builtIn;
   } else {
     // The catalogue reads the built-in models' defaults from their files; the workers generate their own.
     extraModels = await ensureBuiltInModels(config.DATA_DIR);

@@ -1,10 +1,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { modelIdSchema } from '../jobs';
-import type { ModelToServe } from '../worker';
+import type { QueueDriver } from '../queue';
+import { WorkerService, type ModelToServe } from '../worker';
 import { ensureBuiltInModels } from './built-in-models';
+import { webhooksFromConfig } from './queue-from-config';
 import { resolveModel } from './resolve-model';
 
 /**
@@ -55,4 +58,35 @@ export async function embeddedModels(
 export function memoryBudgetBytes(config: Config): number {
   const mb = config.MODEL_MEMORY_BUDGET_MB;
   return mb > 0 ? Math.round(mb * 1_048_576) : Math.round(os.totalmem() / 2);
+}
+
+/**
+ * Embedded mode's worker: every model of {@link embeddedModels} (and any
+ * directory added to MODELS_DIR later), each loaded on its first job within
+ * MODEL_MEMORY_BUDGET_MB, one job at a time with the models taking turns.
+ * Resolves with the worker and the built-in models' directories (the API's
+ * catalogue reads their defaults).
+ */
+export async function startEmbeddedWorker(
+  config: Config,
+  driver: QueueDriver,
+  logger: Logger,
+  options: { readonly device?: string; readonly workerId?: string } = {},
+): Promise<{ worker: WorkerService; builtIn: Record<string, string> }> {
+  const served = await embeddedModels(config);
+  const worker = await WorkerService.start({
+    driver,
+    models: served.models,
+    discoverModels: () => modelsInDirectory(config.MODELS_DIR),
+    memoryBudgetBytes: memoryBudgetBytes(config),
+    device: options.device ?? 'cpu',
+    concurrency: 1,
+    lockDurationMs: config.JOB_LOCK_MS,
+    previewMinIntervalMs: config.PREVIEW_MIN_INTERVAL_MS,
+    webhooks: webhooksFromConfig(config),
+    intraOpThreads: config.ORT_INTRA_OP_THREADS,
+    logger,
+    workerId: options.workerId,
+  });
+  return { worker, builtIn: served.builtIn };
 }

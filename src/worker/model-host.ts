@@ -22,6 +22,8 @@ export interface ModelHostOptions {
    */
   readonly budgetBytes?: number;
   readonly logger: Logger;
+  /** Called after a model loads or unloads (the worker announces the change at once). */
+  readonly onChange?: () => void;
 }
 
 interface Slot {
@@ -155,6 +157,7 @@ export class ModelHost {
       }
       slot.ready = true;
       this.#info.set(id, loaded.info);
+      this.#options.onChange?.();
       this.#options.logger.info(
         {
           model: id,
@@ -191,6 +194,7 @@ export class ModelHost {
         { model: victim, estimated_mb: mb(slot.bytes), for_model: id },
         'model unloaded (least recently used) to stay within the memory budget',
       );
+      this.#options.onChange?.();
     }
     if (this.loadedBytes + bytes > this.#budget) {
       this.#options.logger.warn(

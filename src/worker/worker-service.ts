@@ -80,12 +80,17 @@ export class WorkerService {
     const device = options.device ?? 'cpu';
     assertDeviceAvailable(device);
     const lazy = options.memoryBudgetBytes !== undefined;
+    let service: WorkerService | undefined;
     const host = new ModelHost(options.models, {
       device,
       copies: lazy ? 1 : (options.concurrency ?? 1),
       intraOpThreads: options.intraOpThreads,
       budgetBytes: options.memoryBudgetBytes,
       logger: options.logger,
+      // GET /v1/models shows which models are loaded: say so now rather than at the next beat.
+      onChange: () => {
+        if (service) service.#announce();
+      },
     });
     if (!lazy) {
       try {
@@ -95,7 +100,7 @@ export class WorkerService {
         throw err;
       }
     }
-    const service = new WorkerService(options, host);
+    service = new WorkerService(options, host);
     service.#discover();
     await service.#beat();
     service.#consume();
@@ -194,6 +199,12 @@ export class WorkerService {
       this.options.logger.info({ model: model.id, dir: model.dir }, 'serving a new model');
       for (const consumer of this.#consumers) consumer.serve(model.id);
     }
+  }
+
+  /** An extra heartbeat now; a failure only waits for the next regular one. */
+  #announce(): void {
+    if (this.#stopping || !this.#heartbeat) return;
+    this.#beat().catch((err: unknown) => this.options.logger.warn({ err }, 'heartbeat failed'));
   }
 
   async #beat(): Promise<void> {
