@@ -11,6 +11,14 @@ export const builtInModels: Readonly<Record<string, (dataDir: string) => Promise
   demo: ensureDemoModel,
 };
 
+export function isBuiltInModel(id: string): boolean {
+  return Object.hasOwn(builtInModels, id);
+}
+
+export function builtInModelIds(): string[] {
+  return Object.keys(builtInModels);
+}
+
 /** Every built-in model, id → directory, generated first where missing (milliseconds each). */
 export async function ensureBuiltInModels(dataDir: string): Promise<Record<string, string>> {
   const entries = await Promise.all(

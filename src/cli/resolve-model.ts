@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Config } from '../config';
 import { GiraffeError } from '../errors';
-import { builtInModels } from './built-in-models';
+import { builtInModels, isBuiltInModel } from './built-in-models';
 
 /** The built-in demo model's name. */
 export const DEMO_MODEL = 'demo';
@@ -20,8 +20,7 @@ export interface ResolvedModel {
  */
 export async function resolveModel(model: string | undefined, config: Config): Promise<ResolvedModel> {
   const name = model ?? config.DEFAULT_MODEL;
-  const builtIn = Object.hasOwn(builtInModels, name) ? builtInModels[name] : undefined;
-  if (builtIn) return { id: name, dir: await builtIn(config.DATA_DIR) };
+  if (isBuiltInModel(name)) return { id: name, dir: await builtInModels[name](config.DATA_DIR) };
   const candidates = [path.resolve(config.MODELS_DIR, name), path.resolve(name)];
   const found = candidates.find((dir) => fs.existsSync(path.join(dir, 'model_index.json')));
   if (found) return { id: path.basename(found), dir: found };

@@ -80,7 +80,8 @@ export class WorkerService {
     const device = options.device ?? 'cpu';
     assertDeviceAvailable(device);
     const lazy = options.memoryBudgetBytes !== undefined;
-    let service: WorkerService | undefined;
+    // Set once the service exists; a model loads only after that.
+    let announce = (): void => undefined;
     const host = new ModelHost(options.models, {
       device,
       copies: lazy ? 1 : (options.concurrency ?? 1),
@@ -88,9 +89,7 @@ export class WorkerService {
       budgetBytes: options.memoryBudgetBytes,
       logger: options.logger,
       // GET /v1/models shows which models are loaded: say so now rather than at the next beat.
-      onChange: () => {
-        if (service) service.#announce();
-      },
+      onChange: () => announce(),
     });
     if (!lazy) {
       try {
@@ -100,7 +99,8 @@ export class WorkerService {
         throw err;
       }
     }
-    service = new WorkerService(options, host);
+    const service = new WorkerService(options, host);
+    announce = () => service.#announce();
     service.#discover();
     await service.#beat();
     service.#consume();
