@@ -33,7 +33,6 @@ export async function submitJob(
       },
     );
   }
-  const model = await servedModel(catalog, modelId);
   const key = request.headers['idempotency-key'];
   let created: EnqueuedJob | undefined;
   const { jobId, replayed } = await idempotent(
@@ -43,6 +42,8 @@ export async function submitJob(
     idempotencyBody,
     config.RETENTION_SECONDS * 1000,
     async () => {
+      // Checked for new jobs only: a replay returns the job it made even once its model is unserved.
+      const model = await servedModel(catalog, modelId);
       const resolved = resolveRequest(generation, {
         size: model.defaults.width,
         scheduler: model.defaults.scheduler,

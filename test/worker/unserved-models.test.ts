@@ -35,10 +35,11 @@ const workers = new Map<string, { child: Child; id: string }>();
 let driver: QueueDriver;
 let app: FastifyInstance;
 
-async function submit(model: string, wait = false) {
+async function submit(model: string, wait = false, headers: Record<string, string> = {}) {
   return app.inject({
     method: 'POST',
     url: `/v1/generate${wait ? '?wait=true' : ''}`,
+    headers,
     payload: { prompt: 'a giraffe', model, steps: 2, width: 64, height: 64, seed: 5 },
   });
 }
@@ -88,6 +89,9 @@ it('lists each model with its worker, and runs a job for each on the worker that
 }, 120_000);
 
 it('refuses a job for a model whose worker stopped with 503, Retry-After and the models still served', async () => {
+  const retried = { 'idempotency-key': 'gamma-order-1' };
+  const first = await submit('gamma', true, retried);
+  expect(first.json()).toMatchObject({ status: 'succeeded', model: 'gamma' });
   const gamma = workers.get('gamma')!.child;
   gamma.process.kill('SIGTERM');
   expect(await gamma.exited).toBe(0);
@@ -101,6 +105,11 @@ it('refuses a job for a model whose worker stopped with 503, Retry-After and the
   expect(problem.detail).toContain('no worker serves "gamma"');
   expect(problem.detail).toContain('models served: alpha, beta');
   expect(await driver.queue.depth('gamma')).toBe(0);
+  // A retried request (same Idempotency-Key) still gets the job it made.
+  const replay = await submit('gamma', false, retried);
+  expect(replay.statusCode).toBe(202);
+  expect(replay.headers['idempotent-replayed']).toBe('true');
+  expect(replay.json()).toMatchObject({ id: first.json().id, status: 'succeeded' });
 }, 60_000);
 
 it('fails a job queued for a model whose worker died, after UNSERVED_MODEL_TIMEOUT_MS, saying why', async () => {
