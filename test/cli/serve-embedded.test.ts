@@ -38,7 +38,10 @@ async function generate(model: string): Promise<Response> {
 }
 
 it('serves DEFAULT_MODEL (demo) and every model in MODELS_DIR', async () => {
-  const listing = await (await fetch(`${base}/v1/models`)).json();
+  const listing = (await (await fetch(`${base}/v1/models`)).json()) as {
+    default: string;
+    models: { id: string; served: boolean }[];
+  };
   expect(listing.default).toBe('demo');
   expect(
     (listing.models as { id: string; served: boolean; loaded: boolean }[]).map((m) => [m.id, m.served]),
@@ -58,7 +61,7 @@ it('serves DEFAULT_MODEL (demo) and every model in MODELS_DIR', async () => {
 it('refuses a model it does not serve with 400, naming those it does', async () => {
   const response = await generate('gamma');
   expect(response.status).toBe(400);
-  const problem = await response.json();
+  const problem = (await response.json()) as { code: string; detail: string };
   expect(problem.code).toBe('GIRAFFE_ERR_MODEL_UNKNOWN');
   expect(problem.detail).toContain('models served: alpha, beta, demo');
 });
