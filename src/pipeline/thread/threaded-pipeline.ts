@@ -199,6 +199,11 @@ export class ThreadedPipeline {
       this.#finishing.set(job.job, job);
       this.#onDevice = undefined;
       this.#pump();
+      try {
+        job.options.onDeviceIdle?.();
+      } catch {
+        // The caller's bookkeeping must not take the generation down with it.
+      }
     } else {
       this.#finishing.delete(job.job);
       if (this.#onDevice === job) this.#onDevice = undefined;
