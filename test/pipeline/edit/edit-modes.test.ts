@@ -249,6 +249,9 @@ describe('image-to-image and 4-channel inpainting on the demo model', () => {
           for (let c = 0; c < 3; c++, n++)
             far += Math.abs(ours[3 * (y * SIZE + x) + c] - original[3 * (y * SIZE + x) + c]);
       expect(far / n).toBeLessThan(20);
+      // A mask blur reaches the 9-channel U-Net too (diffusers has none; AUTOMATIC1111 blurs first).
+      const blurred = await inpaint.generate({ ...base, steps: 20, image, mask_image: mask, mask_blur: 8 });
+      expect(blurred.images[0].equals(result.images[0])).toBe(false);
     } finally {
       await inpaint.close();
     }
