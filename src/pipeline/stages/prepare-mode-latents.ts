@@ -8,6 +8,7 @@ import type { NumpyRandomState } from '../random';
 import type { Scheduler } from '../schedulers';
 import type { DenoiseHooks } from './denoise-hooks';
 import {
+  type ImageLatents,
   prepareBlendInpainting,
   prepareImageToImage,
   prepareInpainting,
@@ -65,7 +66,7 @@ export async function prepareModeLatents(
   ]);
   const inputDecodeMs = performance.now() - t0;
   const strength = r.strength ?? 1;
-  let start;
+  let start: ImageLatents;
   if (mask === undefined) {
     start = await prepareImageToImage(model, scheduler, rng, image, shape, r.steps, strength);
   } else if (isInpaintingUnet(model.contract.unet)) {
