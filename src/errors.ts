@@ -36,6 +36,7 @@ export const errorCatalogue = {
     retryable: true,
   },
   GIRAFFE_ERR_MODEL_UNKNOWN: { status: 400, title: 'Unknown model', retryable: false },
+  GIRAFFE_ERR_MODEL_UNSERVED: { status: 503, title: 'No worker serves the model', retryable: true },
   GIRAFFE_ERR_INTERNAL: { status: 500, title: 'Internal server error', retryable: true },
   GIRAFFE_ERR_MODEL_NOT_FOUND: { status: 404, title: 'Model not found', retryable: false },
   GIRAFFE_ERR_MODEL_FILE_MISSING: { status: 500, title: 'Model directory is incomplete', retryable: false },
@@ -49,6 +50,7 @@ export const errorCatalogue = {
   GIRAFFE_ERR_GENERATION_CANCELED: { status: 409, title: 'Generation canceled', retryable: false },
   GIRAFFE_ERR_GENERATION_FAILED: { status: 500, title: 'Generation failed', retryable: true },
   GIRAFFE_ERR_MODEL_OUTPUT_INVALID: { status: 500, title: 'Model produced invalid output', retryable: false },
+  GIRAFFE_ERR_CHECKPOINT_INVALID: { status: 500, title: 'Checkpoint unreadable', retryable: false },
   GIRAFFE_ERR_PIPELINE_CLOSED: { status: 503, title: 'Pipeline is closed', retryable: true },
   GIRAFFE_ERR_QUEUE_UNAVAILABLE: { status: 503, title: 'Job queue unavailable', retryable: true },
   GIRAFFE_ERR_WEBHOOK_URL_INVALID: { status: 400, title: 'Invalid webhook URL', retryable: false },
@@ -85,6 +87,13 @@ export const errorCatalogue = {
   },
   GIRAFFE_ERR_MODEL_EXISTS: { status: 409, title: 'Model already exists', retryable: false },
   GIRAFFE_ERR_MODEL_PATH_REFUSED: { status: 400, title: 'Path outside MODELS_DIR', retryable: false },
+  GIRAFFE_ERR_INPUT_IMAGE_INVALID: { status: 400, title: 'Input image unreadable', retryable: false },
+  GIRAFFE_ERR_INPUT_IMAGE_TOO_LARGE: { status: 413, title: 'Input image too large', retryable: false },
+  GIRAFFE_ERR_MODEL_MODE_UNSUPPORTED: {
+    status: 400,
+    title: 'Model cannot do this kind of generation',
+    retryable: false,
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

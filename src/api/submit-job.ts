@@ -8,10 +8,11 @@ import { activeJobLimit } from './active-jobs';
 import { clientScope } from './client-scope';
 import { idempotent } from './idempotency';
 import { refuseUnreachableWebhook } from './webhook-destination';
+import { servedModel } from './served-model';
 
 /**
  * The one way a route turns a validated request into a queued job: the model
- * must be served, its queue must have room (MAX_QUEUE_DEPTH), defaults and a
+ * must be served by a live worker (see servedModel), its queue must have room (MAX_QUEUE_DEPTH), defaults and a
  * seed are filled in, and an `Idempotency-Key` makes a retried POST return
  * the job the first one made. Resolves with the job, its place in the queue
  * while it waits, and whether it is a replay. A new job costs no Redis read
@@ -36,16 +37,6 @@ export async function submitJob(
     );
   }
   if (webhook) await refuseUnreachableWebhook(webhook.url, config);
-  const model = await catalog.get(modelId);
-  if (!model) {
-    throw new GiraffeError(
-      'GIRAFFE_ERR_MODEL_UNKNOWN',
-      `model: "${modelId}" is not served here (GET /v1/models lists the models)`,
-      {
-        field: 'model',
-      },
-    );
-  }
   const key = request.headers['idempotency-key'];
   let created: EnqueuedJob | undefined;
   const { jobId, replayed } = await idempotent(
@@ -55,6 +46,8 @@ export async function submitJob(
     idempotencyBody,
     config.RETENTION_SECONDS * 1000,
     async (jobId) => {
+      // Checked for new jobs only: a replay returns the job it made even once its model is unserved.
+      const model = await servedModel(catalog, modelId);
       const resolved = resolveRequest(generation, {
         size: model.defaults.width,
         scheduler: model.defaults.scheduler,

@@ -1,10 +1,11 @@
+import { addNoiseByAlpha } from './add-noise';
 import { clampInPlace, combine, predictEpsilon, predictX0 } from './alpha-prediction';
 import { noThresholding, rejectUnsupported, resolveConfig, type ResolvedConfig } from './config';
 import { f32 } from './numeric';
 import { noiseSchedule, noiseScheduleDefaults, type NoiseScheduleKey } from './noise-schedule';
 import { checkIntegerTimestep, checkSameSize, notReady } from './step-support';
 import { checkStepCount, spacedTimesteps } from './timestep-spacing';
-import type { Scheduler, StepResult } from './types';
+import type { Scheduler, SchedulerState, StepResult } from './types';
 
 type DdimKey =
   | NoiseScheduleKey
@@ -51,6 +52,13 @@ export class DdimScheduler implements Scheduler {
     return this.#timesteps;
   }
 
+  /** DDIM keeps nothing between steps: each step reads only its own timestep. */
+  saveState(): SchedulerState {
+    return {};
+  }
+
+  restoreState(): void {}
+
   setTimesteps(numInferenceSteps: number): void {
     const T = this.#config.num_train_timesteps;
     checkStepCount('ddim', numInferenceSteps, T);
@@ -71,6 +79,9 @@ export class DdimScheduler implements Scheduler {
     return sample;
   }
 
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    return addNoiseByAlpha(this.#alphasCumprod, original, noise, timestep);
+  }
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): StepResult {
     const T = this.#config.num_train_timesteps;
     const steps = this.#numInferenceSteps;

@@ -1,3 +1,4 @@
+import { addNoiseBySigmaVp, sigmaForTimestep } from './add-noise';
 import { epsilonToX0, vToX0 } from './alpha-prediction';
 import { noThresholding, rejectUnsupported, resolveConfig, type ResolvedConfig } from './config';
 import { f32, interpAtIndex, roundHalfEven } from './numeric';
@@ -8,9 +9,9 @@ import {
   type NoiseScheduleKey,
 } from './noise-schedule';
 import { karrasSigmas, sigmaToTimestep } from './sigma-schedule';
-import { checkSameSize, StepCounter } from './step-support';
+import { checkSameSize, StepCounter, stateNumber, stateArray } from './step-support';
 import { checkStepCount, dpmTimesteps } from './timestep-spacing';
-import type { Scheduler, StepResult } from './types';
+import type { Scheduler, SchedulerState, StepResult } from './types';
 
 type DpmKey =
   | NoiseScheduleKey
@@ -126,6 +127,20 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     return this.#timesteps;
   }
 
+  saveState(): SchedulerState {
+    return {
+      index: this.#counter.saved,
+      previousX0: this.#previousX0?.slice() ?? null,
+      lowerOrderNums: this.#lowerOrderNums,
+    };
+  }
+
+  restoreState(state: SchedulerState): void {
+    this.#counter.restore(stateNumber(this.name, state, 'index'));
+    this.#previousX0 = stateArray(this.name, state, 'previousX0');
+    this.#lowerOrderNums = stateNumber(this.name, state, 'lowerOrderNums') ?? 0;
+  }
+
   get sigmas(): Float32Array {
     return this.#sigmas;
   }
@@ -182,6 +197,9 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     return sample;
   }
 
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    return addNoiseBySigmaVp(original, noise, sigmaForTimestep(this.#timesteps, this.#sigmas, timestep));
+  }
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): StepResult {
     checkSameSize('dpmpp_2m', modelOutput, sample);
     // An unknown timestep means the last step, as in diffusers.

@@ -1,3 +1,4 @@
+import { addNoiseBySigma, sigmaForTimestep } from './add-noise';
 import { configError, resolveConfig, type ResolvedConfig } from './config';
 import { f32 } from './numeric';
 import {
@@ -8,9 +9,9 @@ import {
 } from './noise-schedule';
 import { scaleBySigma, sigmaPredictX0 } from './sigma-prediction';
 import { eulerInitNoiseSigma, eulerSigmaSchedule } from './sigma-schedule';
-import { checkSameSize, requireNoise, StepCounter } from './step-support';
+import { checkSameSize, requireNoise, StepCounter, stateNumber } from './step-support';
 import { checkStepCount } from './timestep-spacing';
-import type { Scheduler, StepOptions, StepResult } from './types';
+import type { Scheduler, SchedulerState, StepOptions, StepResult } from './types';
 
 type EulerAncestralKey = NoiseScheduleKey | 'prediction_type' | 'timestep_spacing' | 'steps_offset';
 
@@ -77,6 +78,14 @@ export class EulerAncestralScheduler implements Scheduler {
     return this.#timesteps;
   }
 
+  saveState(): SchedulerState {
+    return { index: this.#counter.saved };
+  }
+
+  restoreState(state: SchedulerState): void {
+    this.#counter.restore(stateNumber(this.name, state, 'index'));
+  }
+
   get sigmas(): Float32Array {
     return this.#sigmas;
   }
@@ -108,6 +117,9 @@ export class EulerAncestralScheduler implements Scheduler {
     return scaleBySigma(sample, this.#sigmas[this.#counter.current(this.#timesteps, timestep)]);
   }
 
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    return addNoiseBySigma(original, noise, sigmaForTimestep(this.#timesteps, this.#sigmas, timestep));
+  }
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, options?: StepOptions): StepResult {
     checkSameSize('euler_a', modelOutput, sample);
     // diffusers draws noise even on the last step (σ_up = 0 there); requiring it keeps the caller's RNG in step.

@@ -1,3 +1,4 @@
+import { addNoiseBySigma, sigmaForTimestep } from './add-noise';
 import { rejectUnsupported, resolveConfig, type ResolvedConfig } from './config';
 import { f32 } from './numeric';
 import {
@@ -8,9 +9,9 @@ import {
 } from './noise-schedule';
 import { scaleBySigma, sigmaPredictX0 } from './sigma-prediction';
 import { eulerInitNoiseSigma, eulerSigmaSchedule } from './sigma-schedule';
-import { checkSameSize, StepCounter } from './step-support';
+import { checkSameSize, StepCounter, stateNumber } from './step-support';
 import { checkStepCount } from './timestep-spacing';
-import type { Scheduler, StepResult } from './types';
+import type { Scheduler, SchedulerState, StepResult } from './types';
 
 type EulerKey =
   | NoiseScheduleKey
@@ -84,6 +85,14 @@ export class EulerDiscreteScheduler implements Scheduler {
     return this.#timesteps;
   }
 
+  saveState(): SchedulerState {
+    return { index: this.#counter.saved };
+  }
+
+  restoreState(state: SchedulerState): void {
+    this.#counter.restore(stateNumber(this.name, state, 'index'));
+  }
+
   get sigmas(): Float32Array {
     return this.#sigmas;
   }
@@ -121,6 +130,9 @@ export class EulerDiscreteScheduler implements Scheduler {
     return scaleBySigma(sample, this.#sigmas[this.#counter.current(this.#timesteps, timestep)]);
   }
 
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    return addNoiseBySigma(original, noise, sigmaForTimestep(this.#timesteps, this.#sigmas, timestep));
+  }
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): StepResult {
     checkSameSize('euler', modelOutput, sample);
     const index = this.#counter.current(this.#timesteps, timestep);

@@ -1,10 +1,11 @@
+import { addNoiseByAlpha } from './add-noise';
 import { clampInPlace, combine, predictX0 } from './alpha-prediction';
 import { configError, noThresholding, rejectUnsupported, resolveConfig, type ResolvedConfig } from './config';
 import { f32, linspace } from './numeric';
 import { noiseSchedule, type NoiseScheduleKey } from './noise-schedule';
-import { checkSameSize, requireNoise, StepCounter } from './step-support';
+import { checkSameSize, requireNoise, StepCounter, stateNumber } from './step-support';
 import { checkStepCount } from './timestep-spacing';
-import type { Scheduler, StepOptions, StepResult } from './types';
+import type { Scheduler, SchedulerState, StepOptions, StepResult } from './types';
 
 // LCMScheduler also accepts steps_offset and timestep_spacing but never reads them.
 type LcmKey =
@@ -69,6 +70,14 @@ export class LcmScheduler implements Scheduler {
     return this.#timesteps;
   }
 
+  saveState(): SchedulerState {
+    return { index: this.#counter.saved };
+  }
+
+  restoreState(state: SchedulerState): void {
+    this.#counter.restore(stateNumber(this.name, state, 'index'));
+  }
+
   /**
    * Evenly spaced picks (by index, floored) from the distillation schedule
    * k·i − 1 (i = original_inference_steps … 1, k = T // original_inference_steps):
@@ -87,6 +96,9 @@ export class LcmScheduler implements Scheduler {
     return sample;
   }
 
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    return addNoiseByAlpha(this.#alphasCumprod, original, noise, timestep);
+  }
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, options?: StepOptions): StepResult {
     checkSameSize('lcm', modelOutput, sample);
     const index = this.#counter.current(this.#timesteps, timestep);
