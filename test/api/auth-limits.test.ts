@@ -1,4 +1,5 @@
 import { startDemoService, type DemoService } from '../helpers/demo-service';
+import { announceStandInWorker } from '../helpers/stand-in-worker';
 import { deleteKeys, REDIS_URL, testPrefix } from '../helpers/redis';
 
 // Issue 17, items 4 and 5, on both drivers (in distributed mode the counters live in Redis).
@@ -16,6 +17,8 @@ describe.each(['memory', 'bullmq'] as const)('authentication and stream limits o
         RATE_LIMIT_MAX: '6',
       },
     });
+    // A live worker that takes no jobs: the API accepts jobs only for served models.
+    await announceStandInWorker(service.driver, ['demo']);
     // The API's own Redis connection (counters) fails fast rather than queue commands: let it connect.
     const redis = service.app.giraffe.redis;
     if (redis && redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));

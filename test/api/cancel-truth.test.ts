@@ -3,6 +3,7 @@ import { waitForJob } from '../../src/api/wait-for-job';
 import type { JobMessage } from '../../src/jobs';
 import { WorkerService } from '../../src/worker';
 import { startDemoService, type DemoService } from '../helpers/demo-service';
+import { announceStandInWorker } from '../helpers/stand-in-worker';
 import { deleteKeys, REDIS_URL, testPrefix } from '../helpers/redis';
 
 // Issue 17, item 10: a DELETE that arrived just after a job's last step answered 202
@@ -17,6 +18,8 @@ describe.each(['memory', 'bullmq'] as const)('cancel right after the last step o
       worker: false,
       env: kind === 'bullmq' ? { REDIS_URL, REDIS_PREFIX: prefix } : {},
     });
+    // A live worker that takes no jobs: the API accepts jobs only for served models.
+    await announceStandInWorker(service.driver, ['demo']);
   });
   afterAll(async () => {
     await worker?.stop(0);

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { startDemoService, type DemoService } from '../helpers/demo-service';
+import { announceStandInWorker } from '../helpers/stand-in-worker';
 import { deleteKeys, REDIS_URL, testPrefix } from '../helpers/redis';
 
 // Per-client state on an open API (no API_KEYS): each client address is its own scope (issue 17).
@@ -8,6 +9,8 @@ describe('an open API scopes per client address', () => {
   let app: FastifyInstance;
   beforeAll(async () => {
     service = await startDemoService({ worker: false });
+    // A live worker that takes no jobs: the API accepts jobs only for served models.
+    await announceStandInWorker(service.driver, ['demo']);
     app = service.app;
   });
   afterAll(async () => service?.close());
@@ -57,6 +60,8 @@ describe.each(['memory', 'bullmq'] as const)('MAX_JOBS_PER_KEY on the %s driver'
         API_KEYS: `${KEY_A},${KEY_B}`,
       },
     });
+    // A live worker that takes no jobs: the API accepts jobs only for served models.
+    await announceStandInWorker(service.driver, ['demo']);
   });
   afterAll(async () => {
     await service?.close();
@@ -107,6 +112,8 @@ describe.each(['memory', 'bullmq'] as const)('MAX_JOBS_PER_KEY on the %s driver'
 
 it('counts MAX_JOBS_PER_KEY per client address when no API keys are configured', async () => {
   const service = await startDemoService({ worker: false, env: { MAX_JOBS_PER_KEY: '1' } });
+  // A live worker that takes no jobs: the API accepts jobs only for served models.
+  await announceStandInWorker(service.driver, ['demo']);
   try {
     const submit = (remoteAddress: string) =>
       service.app.inject({

@@ -1,5 +1,6 @@
 import type { NewJob } from '../../src/queue';
 import { startDemoService, type DemoService } from '../helpers/demo-service';
+import { announceStandInWorker } from '../helpers/stand-in-worker';
 import { deleteKeys, REDIS_URL, testPrefix } from '../helpers/redis';
 
 // Issue 17, item 13: an Idempotency-Key used to be claimed, then the job enqueued, then the key
@@ -13,6 +14,8 @@ describe.each(['memory', 'bullmq'] as const)('Idempotency-Key on the %s driver',
       worker: false,
       env: kind === 'bullmq' ? { REDIS_URL, REDIS_PREFIX: prefix } : {},
     });
+    // A live worker that takes no jobs: the API accepts jobs only for served models.
+    await announceStandInWorker(service.driver, ['demo']);
     const redis = service.app.giraffe.redis;
     if (redis && redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
   });

@@ -2,6 +2,7 @@ import pino from 'pino';
 import { MAX_PREVIEW_VARIANTS } from '../../src/api/streams/stream-hub';
 import { WorkerService } from '../../src/worker';
 import { startDemoService, type DemoService } from '../helpers/demo-service';
+import { announceStandInWorker } from '../helpers/stand-in-worker';
 import { until } from '../helpers/processes';
 import { deleteKeys, REDIS_URL, testPrefix } from '../helpers/redis';
 import { openSocket, readSse, RefusedUpgrade } from '../helpers/stream-clients';
@@ -20,6 +21,8 @@ describe.each(['memory', 'bullmq'] as const)('stream endings: %s driver', (kind)
       env: { ...(kind === 'bullmq' ? { REDIS_URL, REDIS_PREFIX: prefix } : {}), STREAM_PING_MS: '300' },
       worker: false,
     });
+    // A live worker that takes no jobs: the API accepts jobs only for served models.
+    await announceStandInWorker(service.driver, ['demo']);
     base = await service.app.listen({ port: 0, host: '127.0.0.1' });
     ws = base.replace('http:', 'ws:');
   });
@@ -101,6 +104,8 @@ it('a preview frame larger than STREAM_CLOSE_BYTES is dropped; a client that rea
     env: { STREAM_CLOSE_BYTES: '4096', STREAM_PREVIEW_DROP_BYTES: '1024' },
     worker: false,
   });
+  // A live worker that takes no jobs: the API accepts jobs only for served models.
+  await announceStandInWorker(service.driver, ['demo']);
   let worker: WorkerService | undefined;
   try {
     const base = await service.app.listen({ port: 0, host: '127.0.0.1' });
@@ -135,6 +140,8 @@ it('a preview frame larger than STREAM_CLOSE_BYTES is dropped; a client that rea
 // made a 2 s job take 12 s. A job's previews are made in at most MAX_PREVIEW_VARIANTS variants.
 it('makes a job previews in at most MAX_PREVIEW_VARIANTS variants; other clients get the nearest', async () => {
   const service = await startDemoService({ worker: false });
+  // A live worker that takes no jobs: the API accepts jobs only for served models.
+  await announceStandInWorker(service.driver, ['demo']);
   let worker: WorkerService | undefined;
   try {
     const base = await service.app.listen({ port: 0, host: '127.0.0.1' });

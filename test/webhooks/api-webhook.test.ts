@@ -1,6 +1,7 @@
 import * as http from 'node:http';
 import { createHmac } from 'node:crypto';
 import { startDemoService } from '../helpers/demo-service';
+import { announceStandInWorker } from '../helpers/stand-in-worker';
 
 // A job created through the HTTP API with a webhook_url: the worker posts a
 // signed `completed` delivery to a real receiver on loopback (allow-listed).
@@ -138,6 +139,8 @@ describe('webhook destination checked at submit', () => {
   let service: Awaited<ReturnType<typeof startDemoService>>;
   beforeAll(async () => {
     service = await startDemoService({ worker: false, env: { WEBHOOK_SECRET: 'webhook-master-secret-123' } });
+    // A live worker that takes no jobs: the API accepts jobs only for served models.
+    await announceStandInWorker(service.driver, ['demo']);
   });
   afterAll(async () => service.close());
 
@@ -198,6 +201,8 @@ it('accepts an allow-listed loopback webhook_url', async () => {
     worker: false,
     env: { WEBHOOK_SECRET: 'webhook-master-secret-123', WEBHOOK_ALLOWLIST: '127.0.0.1,localhost' },
   });
+  // A live worker that takes no jobs: the API accepts jobs only for served models.
+  await announceStandInWorker(service.driver, ['demo']);
   try {
     for (const url of ['http://127.0.0.1:9/hook', 'http://[::ffff:0:7f00:1]:9/hook', 'http://localhost:9/']) {
       const res = await service.app.inject({
