@@ -34,6 +34,10 @@ const text = z
   .max(requestLimits.maxPromptChars)
   .refine((s) => !notText.test(s), { message: 'must be valid Unicode text without NUL characters' });
 
+/** `[height, width]` or `[top, left]` in pixels, as diffusers' SDXL size conditioning takes them. */
+const pair = (min: number) =>
+  z.tuple([z.number().int().min(min).max(16384), z.number().int().min(min).max(16384)]);
+
 export const generateRequestSchema = z.strictObject({
   prompt: text,
   negative_prompt: text.nullish(),
@@ -46,6 +50,10 @@ export const generateRequestSchema = z.strictObject({
   seed: z.number().int().min(0).max(MAX_SEED).optional(),
   num_images: z.number().int().min(1).max(requestLimits.maxImages).optional(),
   output_format: z.enum(['png', 'jpeg', 'webp']).optional(),
+  /** SDXL micro-conditioning (ignored by other models); defaults: the image's size, `[0, 0]`. */
+  original_size: pair(1).optional(),
+  crops_coords_top_left: pair(0).optional(),
+  target_size: pair(1).optional(),
 });
 
 export type GenerateRequest = z.input<typeof generateRequestSchema>;
@@ -64,6 +72,10 @@ export interface ResolvedRequest {
   readonly seed: number;
   readonly num_images: number;
   readonly output_format: OutputFormat;
+  /** SDXL size conditioning, present when the request gave it (`[height, width]`, `[top, left]`). */
+  readonly original_size?: readonly [number, number];
+  readonly crops_coords_top_left?: readonly [number, number];
+  readonly target_size?: readonly [number, number];
 }
 
 /** Model-dependent defaults. */
@@ -104,5 +116,8 @@ export function resolveRequest(input: unknown, defaults: RequestDefaults): Resol
     seed: r.seed ?? randomSeed(),
     num_images: r.num_images ?? 1,
     output_format: r.output_format ?? 'png',
+    ...(r.original_size ? { original_size: r.original_size } : {}),
+    ...(r.crops_coords_top_left ? { crops_coords_top_left: r.crops_coords_top_left } : {}),
+    ...(r.target_size ? { target_size: r.target_size } : {}),
   };
 }

@@ -7,7 +7,7 @@ import { resolveRequest, type ResolvedRequest } from './generate-request';
 import { modelDefaults, type ModelDefaults } from './model-defaults';
 import { decodeLatents } from './stages/decode-latents';
 import { denoise, throwIfCanceled, type CancelSignal, type StepProgress } from './stages/denoise';
-import { encodePrompt } from './stages/encode-prompt';
+import { encodeConditioning } from './stages/encode-conditioning';
 import { prepareLatents } from './stages/prepare-latents';
 
 /** Where and how the model's sessions run. */
@@ -93,7 +93,8 @@ export class StableDiffusionPipeline {
     const { model } = this;
     const contract = model.contract.unet;
     throwIfCanceled(options.signal);
-    for (const c of [model.textEncoder, model.unet, model.vaeDecoder]) c.takeRunTime();
+    const components = [model.textEncoder, model.textEncoder2, model.unet, model.vaeDecoder];
+    for (const c of components) c?.takeRunTime();
 
     const scheduler = createScheduler(
       r.scheduler,
@@ -106,7 +107,7 @@ export class StableDiffusionPipeline {
     const classifierFree = !lcmGuidance && r.guidance_scale > 1;
 
     let t0 = performance.now();
-    const embeddings = await encodePrompt(model, r.prompt, r.negative_prompt, r.num_images, classifierFree);
+    const { embeddings, added } = await encodeConditioning(model, r, classifierFree);
     const textEncoderMs = performance.now() - t0;
 
     const shape = [r.num_images, contract.latentChannels, r.height / 8, r.width / 8] as const;
@@ -126,6 +127,7 @@ export class StableDiffusionPipeline {
       latents,
       shape,
       embeddings,
+      added,
       guidanceScale: r.guidance_scale,
       classifierFree,
       timestepCond,
@@ -154,8 +156,7 @@ export class StableDiffusionPipeline {
     );
     const encodeMs = performance.now() - t0;
 
-    const sessionRunMs =
-      model.textEncoder.takeRunTime() + model.unet.takeRunTime() + model.vaeDecoder.takeRunTime();
+    const sessionRunMs = components.reduce((ms, c) => ms + (c?.takeRunTime() ?? 0), 0);
     return {
       images,
       seed: r.seed,
