@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { errorCatalogue, type ErrorCode } from '../errors';
 import { jobRequestSchema, jobStatuses } from '../jobs';
+import { sdxlSizeFields } from '../pipeline';
 
 /*
  * Response schemas: what the routes send, validated and serialised by the
@@ -88,14 +89,16 @@ export const commonProblems = [
 // Documented as date-time, not enforced: a response never fails over a timestamp's spelling.
 const isoTime = z.string().meta({ format: 'date-time', description: 'ISO 8601 time (UTC).' });
 const count = z.number().int().min(0);
+const sdxlSizeOmitted = { original_size: true, crops_coords_top_left: true, target_size: true } as const;
 
 /**
  * The request a job runs with: the submitted request with every default
  * filled in and the seed fixed (the API's request schema, every field required).
  */
 const resolvedRequestSchema = jobRequestSchema
-  .omit({ model: true, webhook_url: true, webhook_events: true })
+  .omit({ model: true, webhook_url: true, webhook_events: true, ...sdxlSizeOmitted })
   .required()
+  .extend(sdxlSizeFields)
   .loose()
   .meta({
     id: 'ResolvedRequest',

@@ -38,6 +38,13 @@ const text = z
 const pair = (min: number) =>
   z.tuple([z.number().int().min(min).max(16384), z.number().int().min(min).max(16384)]);
 
+/** SDXL micro-conditioning (other models ignore it); defaults: the image's size, `[0, 0]`. Optional even once resolved. */
+export const sdxlSizeFields = {
+  original_size: pair(1).optional(),
+  crops_coords_top_left: pair(0).optional(),
+  target_size: pair(1).optional(),
+};
+
 export const generateRequestSchema = z.strictObject({
   prompt: text,
   negative_prompt: text.nullish(),
@@ -50,10 +57,7 @@ export const generateRequestSchema = z.strictObject({
   seed: z.number().int().min(0).max(MAX_SEED).optional(),
   num_images: z.number().int().min(1).max(requestLimits.maxImages).optional(),
   output_format: z.enum(['png', 'jpeg', 'webp']).optional(),
-  /** SDXL micro-conditioning (ignored by other models); defaults: the image's size, `[0, 0]`. */
-  original_size: pair(1).optional(),
-  crops_coords_top_left: pair(0).optional(),
-  target_size: pair(1).optional(),
+  ...sdxlSizeFields,
 });
 
 export type GenerateRequest = z.input<typeof generateRequestSchema>;
