@@ -35,8 +35,9 @@ const text = z
   .refine((s) => !notText.test(s), { message: 'must be valid Unicode text without NUL characters' });
 
 /** `[height, width]` or `[top, left]` in pixels, as diffusers' SDXL size conditioning takes them. */
+// An array of two rather than a tuple: JSON Schema draft 7 (the API's validator) has no `prefixItems`.
 const pair = (min: number) =>
-  z.tuple([z.number().int().min(min).max(16384), z.number().int().min(min).max(16384)]);
+  z.array(z.number().int().min(min).max(16384)).length(2, { message: 'must be two integers' });
 
 /** SDXL micro-conditioning (other models ignore it); defaults: the image's size, `[0, 0]`. Optional even once resolved. */
 export const sdxlSizeFields = {
@@ -77,9 +78,9 @@ export interface ResolvedRequest {
   readonly num_images: number;
   readonly output_format: OutputFormat;
   /** SDXL size conditioning, present when the request gave it (`[height, width]`, `[top, left]`). */
-  readonly original_size?: readonly [number, number];
-  readonly crops_coords_top_left?: readonly [number, number];
-  readonly target_size?: readonly [number, number];
+  readonly original_size?: readonly number[];
+  readonly crops_coords_top_left?: readonly number[];
+  readonly target_size?: readonly number[];
 }
 
 /** Model-dependent defaults. */

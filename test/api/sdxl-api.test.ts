@@ -65,7 +65,7 @@ describeWithShared(['goldens', 'e2e2', 'cases.json'], 'SDXL through the HTTP API
         target_size: [1024, 1024],
       },
     });
-    expect(ok.json()).toMatchObject({ status: 'succeeded' });
+    expect(ok.json()).toMatchObject({ status: 'succeeded', request: { original_size: [1024, 1024] } });
     const bad = await app.inject({
       method: 'POST',
       url: '/v1/generate',

@@ -4,14 +4,14 @@ import type { OnnxComponent } from '../model/onnx-component';
 import type { ClipTokenizer } from '../tokenizer';
 import type { PromptEmbeddings } from './encode-prompt';
 
-/** SDXL's micro-conditioning, with diffusers' names; sizes are `[height, width]`, the corner `[top, left]`. */
+/** SDXL's micro-conditioning, with diffusers' names: two numbers each, sizes `[height, width]`, the corner `[top, left]`. */
 export interface SdxlSizeConditioning {
   /** @defaultValue `[height, width]` of the image */
-  readonly original_size?: readonly [number, number];
+  readonly original_size?: readonly number[];
   /** @defaultValue `[0, 0]` */
-  readonly crops_coords_top_left?: readonly [number, number];
+  readonly crops_coords_top_left?: readonly number[];
   /** @defaultValue `[height, width]` of the image */
-  readonly target_size?: readonly [number, number];
+  readonly target_size?: readonly number[];
 }
 
 /** The U-Net's inputs beyond sample, timestep and text states: one row per batch item, in the embeddings' order. */
