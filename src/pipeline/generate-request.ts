@@ -87,6 +87,10 @@ export interface ResolvedRequest {
 export interface RequestDefaults {
   readonly size: number;
   readonly scheduler: SchedulerName;
+  /** @defaultValue {@link DEFAULT_STEPS} (distilled models take fewer) */
+  readonly steps?: number;
+  /** @defaultValue {@link DEFAULT_GUIDANCE_SCALE} (0 for Turbo models, 5 for SDXL) */
+  readonly guidance_scale?: number;
 }
 
 /** @defaultValue steps 20 and guidance 7.5, as AUTOMATIC1111 and most SD front-ends start. */
@@ -114,8 +118,8 @@ export function resolveRequest(input: unknown, defaults: RequestDefaults): Resol
     negative_prompt: r.negative_prompt ?? '',
     width: r.width ?? defaults.size,
     height: r.height ?? defaults.size,
-    steps: r.steps ?? DEFAULT_STEPS,
-    guidance_scale: r.guidance_scale ?? DEFAULT_GUIDANCE_SCALE,
+    steps: r.steps ?? defaults.steps ?? DEFAULT_STEPS,
+    guidance_scale: r.guidance_scale ?? defaults.guidance_scale ?? DEFAULT_GUIDANCE_SCALE,
     scheduler: r.scheduler ?? defaults.scheduler,
     karras: r.karras ?? false,
     seed: r.seed ?? randomSeed(),

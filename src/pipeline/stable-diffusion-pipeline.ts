@@ -84,7 +84,7 @@ export class StableDiffusionPipeline {
   /** Validates a request against this model and fills in its defaults. */
   resolve(request: unknown): ResolvedRequest {
     const { defaults } = this.info;
-    return resolveRequest(request, { size: defaults.width, scheduler: defaults.scheduler });
+    return resolveRequest(request, { ...defaults, size: defaults.width });
   }
 
   async generate(request: unknown, options: GenerateOptions = {}): Promise<GenerateResult> {

@@ -26,6 +26,8 @@ export interface ModelDirectory {
   readonly onnxFiles: Readonly<Record<ComponentName, string>>;
   /** SDXL: `tokenizer_2/` and `text_encoder_2/model.onnx`, when the export has them. */
   readonly second?: { readonly tokenizerDir: string; readonly textEncoder: string };
+  /** `unet/config.json`, or `{}` when the export has none. */
+  readonly unetConfig: Readonly<Record<string, unknown>>;
   /** `force_zeros_for_empty_prompt` of `model_index.json` (SDXL): no negative prompt → zero unconditional states. */
   readonly forceZerosForEmptyPrompt: boolean;
 }
@@ -158,6 +160,7 @@ export function inspectModelDirectory(modelDir: string): ModelDirectoryInspectio
     ...(secondEncoder
       ? { second: { tokenizerDir: path.join(dir, 'tokenizer_2'), textEncoder: secondEncoder } }
       : {}),
+    unetConfig: unetConfig ?? {},
     forceZerosForEmptyPrompt: modelIndex!.force_zeros_for_empty_prompt === true,
   };
   return { directory, problems: [] };

@@ -109,10 +109,7 @@ export class ThreadedPipeline {
 
   /** Validates a request against this model and fills in its defaults (seed included). */
   resolve(request: unknown): ResolvedRequest {
-    return resolveRequest(request, {
-      size: this.info.defaults.width,
-      scheduler: this.info.defaults.scheduler,
-    });
+    return resolveRequest(request, { ...this.info.defaults, size: this.info.defaults.width });
   }
 
   generate(request: unknown, options: GenerateOptions = {}): Promise<GenerateResult> {
