@@ -181,7 +181,7 @@ export function buildFixtureUnet(s: FixtureShape): OnnxGraphBuilder {
  * GroupNorm → SiLU → conv_out. `latent_sample` [B, 4, h, w] → `sample`
  * [B, 3, 8h, 8w].
  */
-export function buildFixtureVaeDecoder(s: FixtureShape): OnnxGraphBuilder {
+export function buildFixtureVaeDecoder(s: FixtureShape, outputScale = 1): OnnxGraphBuilder {
   const C = s.vaeChannels;
   const L = layers('fixture_vae_decoder', s, 3, 'giraffe fixture VAE decoder (random weights)');
   const latent = L.floatInput('latent_sample', [s.batch, 4, 'height', 'width']);
@@ -192,9 +192,10 @@ export function buildFixtureVaeDecoder(s: FixtureShape): OnnxGraphBuilder {
     h = L.conv(L.upsample2x(h), C, C, 3, `decoder.up${i}.conv`);
     h = L.silu(L.groupNorm(h, C, `decoder.up${i}.norm`));
   }
-  const out = L.conv(L.silu(L.groupNorm(h, C, 'decoder.conv_norm_out')), C, 3, 3, 'decoder.conv_out', {
+  let out = L.conv(L.silu(L.groupNorm(h, C, 'decoder.conv_norm_out')), C, 3, 3, 'decoder.conv_out', {
     gain: 0.3,
   });
+  if (outputScale !== 1) out = L.g.op('Mul', [out, L.g.scalar('output_scale', outputScale)]);
   L.floatOutput('sample', [s.batch, 3, 'image_height', 'image_width'], out);
   return L.g;
 }

@@ -58,6 +58,13 @@ export interface FixtureOptions {
   readonly family?: 'sd' | 'sdxl';
   /** Whose `scheduler_config.json` to write. @defaultValue `'sd15'` (`'sdxl'` for the SDXL family) */
   readonly scheduler?: SchedulerFamily;
+  /** The VAE decoder's precision when it differs from `precision` (mixed exports: fp16 U-Net, fp32 VAE). */
+  readonly vaePrecision?: 'fp32' | 'fp16';
+  /**
+   * Multiplies the VAE decoder's output: a large factor (1e6) in an fp16
+   * decoder overflows float16 to infinity, as SDXL's VAE does in fp16. @defaultValue 1
+   */
+  readonly vaeOutputScale?: number;
   /** The U-Net config's `sample_size` (latent side); the model's default image side is 8× this. @defaultValue 8 */
   readonly sampleSize?: number;
 }
@@ -194,7 +201,11 @@ export async function writeFixtureModel(dir: string, options: FixtureOptions = {
       await buildFixtureTextEncoder(shape).save(path.join(out, 'text_encoder', 'model.onnx'), external);
       await buildFixtureUnet(shape).save(path.join(out, 'unet', 'model.onnx'), external);
     }
-    await buildFixtureVaeDecoder(shape).save(path.join(out, 'vae_decoder', 'model.onnx'), external);
+    const vaeShape = { ...shape, precision: options.vaePrecision ?? shape.precision };
+    await buildFixtureVaeDecoder(vaeShape, options.vaeOutputScale).save(
+      path.join(out, 'vae_decoder', 'model.onnx'),
+      external,
+    );
     await writeJson(path.join(out, 'giraffe.json'), { format: 'giraffe-fixture', version: 1, options });
   });
 }

@@ -41,6 +41,8 @@ export interface ModelContract {
     readonly input: string;
     readonly output: string;
     readonly maxBatch: number;
+    /** Mixed exports ship an fp16 U-Net with a float32 VAE decoder (SDXL's VAE overflows float16). */
+    readonly precision: 'float32' | 'float16';
   };
 }
 
@@ -209,7 +211,12 @@ export function inspectModelContract(
         ...(added ? { addedConditioning: added } : {}),
       },
       ...(second ? { textEncoder2: second.contract } : {}),
-      vaeDecoder: { input: latent.name, output: image.name, maxBatch: batchLimit(latent) },
+      vaeDecoder: {
+        input: latent.name,
+        output: image.name,
+        maxBatch: batchLimit(latent),
+        precision: latent.type === 'float16' ? 'float16' : 'float32',
+      },
     },
     problems: [],
   };
