@@ -37,10 +37,11 @@ export interface FixtureOptions {
   readonly batch?: 'dynamic' | number;
   /**
    * Where each `model.onnx` keeps its weights: inline, or (for every
-   * initializer of 1 KiB or more) in `model.onnx_data` (optimum) or
-   * `weights.pb` (diffusers convert script) beside it. @defaultValue `'none'`
+   * initializer of 1 KiB or more) in a file beside it: `model.onnx_data`
+   * (optimum), `weights.pb` (diffusers convert script), or any other name
+   * (hand-made exports). @defaultValue `'none'`
    */
-  readonly externalData?: 'none' | 'model.onnx_data' | 'weights.pb';
+  readonly externalData?: 'none' | 'model.onnx_data' | 'weights.pb' | (string & {});
   /** Text embedding width D. @defaultValue 32 */
   readonly hiddenSize?: number;
   /** U-Net width C (even). @defaultValue 32 */
