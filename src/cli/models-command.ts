@@ -11,6 +11,7 @@ export const modelsUsage = `Usage: giraffe models <command>
 
   list                          the models in MODELS_DIR, with size and status
   pull OWNER/NAME[@REVISION]    download a Stable Diffusion ONNX export from the Hub
+       [--revision REV]         a branch, tag, commit or refs/pr/N (default main)
        [--name NAME]            its name under MODELS_DIR (default: the repository's name)
        [--subfolder DIR]        the folder of the repository holding the export
        [--force]                replace a model of the same name
@@ -20,8 +21,11 @@ export const modelsUsage = `Usage: giraffe models <command>
        [--device cpu|cuda:N]    where to open the graphs (default cpu)
   rm NAME                       delete a model from MODELS_DIR
 
-pull honours HF_ENDPOINT and HF_TOKEN (gated or private repositories), resumes
-an interrupted download when run again, and checks every file's sha256.
+pull reads model_index.json first and refuses a model giraffe cannot run
+before anything large is fetched, fetches every external data file the graphs
+name, shows the total size before the weights, honours HF_ENDPOINT and
+HF_TOKEN (gated or private repositories), resumes an interrupted download when
+run again, and checks every file's sha256.
 `;
 
 /** `1.6 GB`, `420 MB`, `12 kB`: decimal units, as the Hub shows sizes. */
@@ -72,6 +76,7 @@ async function pull(args: string[], config: Config): Promise<number> {
     allowPositionals: true,
     options: {
       name: { type: 'string' },
+      revision: { type: 'string' },
       subfolder: { type: 'string' },
       force: { type: 'boolean' },
     },
@@ -101,6 +106,7 @@ async function pull(args: string[], config: Config): Promise<number> {
       modelsDir: config.MODELS_DIR,
       hub,
       name: values.name,
+      revision: values.revision,
       subfolder: values.subfolder,
       force: values.force,
       signal: interrupt.signal,
