@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { encodeImage, formatA1111Parameters } from './image';
 import { loadModel, type LoadedModel, type SessionSettings } from './model';
+import type { LatentFormat } from './preview';
 import { NumpyRandomState } from './random';
 import { createScheduler, lcmGuidanceEmbedding, schedulerNames, type SchedulerName } from './schedulers';
 import { resolveRequest, type ResolvedRequest } from './generate-request';
@@ -54,6 +55,8 @@ export interface ModelInfo {
   readonly defaults: ModelDefaults;
   /** The model's `scheduler/scheduler_config.json`. */
   readonly schedulerConfig: Readonly<Record<string, unknown>>;
+  /** Whose VAE latents these are, for linear previews: SDXL's or SD 1.x/2.x's. */
+  readonly latentFormat: LatentFormat;
 }
 
 /**
@@ -74,6 +77,7 @@ export class StableDiffusionPipeline {
       schedulers: schedulerNames,
       defaults: modelDefaults(d),
       schedulerConfig: d.schedulerConfig,
+      latentFormat: d.second ? 'sdxl' : 'sd1',
     };
   }
 

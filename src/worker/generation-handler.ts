@@ -7,6 +7,7 @@ import type { ModelInfo } from '../pipeline';
 import type { JobContext, JobHandler, ResultStore } from '../queue';
 import type { ModelFingerprint } from './model-fingerprint';
 import type { PipelinePool } from './pipeline-pool';
+import { latentRgbFactors } from '../pipeline/preview';
 import { PreviewMaker } from './preview-maker';
 
 const contentTypes = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' } as const;
@@ -91,6 +92,7 @@ export function createGenerationHandler(
       const previews = new PreviewMaker(context, {
         minIntervalMs: options.previewMinIntervalMs,
         taesd: pool.taesd,
+        factors: latentRgbFactors[pipeline.info.latentFormat],
       });
       let pending: Promise<void> = Promise.resolve();
       const output = await pipeline.generate(job.request, {

@@ -30,6 +30,8 @@ describe('an SDXL base-shaped fixture', () => {
     expect(c.unet.addedConditioning).toEqual({ textEmbedsDim: 24, timeIdsDim: 6 });
     expect(c.unet.hiddenSize).toBe(32 + 40);
     expect(pipeline.info.defaults).toMatchObject({ scheduler: 'euler', guidance_scale: 5, width: 64 });
+    // Linear previews use SDXL's latent→RGB factors.
+    expect(pipeline.info.latentFormat).toBe('sdxl');
   });
 
   it('makes an image under guidance, with and without a negative prompt; time_ids reach the U-Net', async () => {
