@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GiraffeError } from '../../src/errors';
-import { HubClient, pullModel, SOURCE_FILE, type PullPlan } from '../../src/models';
+import { HubClient, pullModel, SOURCE_FILE, verifyModel, type PullPlan } from '../../src/models';
 import { StableDiffusionPipeline, writeFixtureModel } from '../../src/pipeline';
 import { FakeHub, readTree } from '../helpers/fake-hub';
 
@@ -79,6 +79,11 @@ it('pulls an SDXL-layout export whose graphs keep their weights under an unusual
       for (const [file, content] of sdxl) expect(pulled.get(file)!.equals(content)).toBe(true);
       for (const extra of distractors.keys()) expect(hub.requestsFor(extra)).toEqual([]);
       expect(hub.requestsFor(`unet/${UNUSUAL}`).some((r) => r.range !== undefined)).toBe(true);
+
+      // `models verify` opens all four graphs, the second text encoder included.
+      const report = await verifyModel(result.dir, { checksums: true });
+      expect(report.problems).toEqual([]);
+      expect(report.contract?.textEncoder2).toMatchObject({ pooledOutput: 'text_embeds' });
 
       const pipeline = await StableDiffusionPipeline.load(result.dir);
       try {

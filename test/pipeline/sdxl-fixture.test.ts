@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { StableDiffusionPipeline, writeFixtureModel } from '../../src/pipeline';
+import { sdxlTimeIds } from '../../src/pipeline/stages/encode-prompt-sdxl';
 import { channelStd, decodeRgb } from '../helpers/images';
 
 // SDXL-shaped fixtures written by the project's own fixture writer: two text
@@ -15,6 +16,17 @@ async function load(name: string, options: Parameters<typeof writeFixtureModel>[
   await writeFixtureModel(dir, options);
   return StableDiffusionPipeline.load(dir);
 }
+
+it('lays out time_ids as diffusers: original size, crop corner, target size, each [height, width]', () => {
+  expect([...sdxlTimeIds(96, 64, {})]).toEqual([64, 96, 0, 0, 64, 96]);
+  expect([
+    ...sdxlTimeIds(96, 64, {
+      original_size: [2048, 1536],
+      crops_coords_top_left: [16, 8],
+      target_size: [1024, 768],
+    }),
+  ]).toEqual([2048, 1536, 16, 8, 1024, 768]);
+});
 
 describe('an SDXL base-shaped fixture', () => {
   let pipeline: StableDiffusionPipeline;
