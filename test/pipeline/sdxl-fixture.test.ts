@@ -82,6 +82,17 @@ it('feeds text_embeds and time_ids row by row to an export with a fixed batch of
   }
 });
 
+it('fails at load, naming what is missing, when an SDXL U-Net comes without the second text encoder', async () => {
+  const dir = path.join(tmp, 'sdxl-one-encoder');
+  await writeFixtureModel(dir, { family: 'sdxl' });
+  fs.rmSync(path.join(dir, 'text_encoder_2'), { recursive: true });
+  fs.rmSync(path.join(dir, 'tokenizer_2'), { recursive: true });
+  await expect(StableDiffusionPipeline.load(dir)).rejects.toMatchObject({
+    code: 'GIRAFFE_ERR_MODEL_CONTRACT',
+    message: expect.stringMatching(/unet.*SDXL U-Net.*no text_encoder_2\/model\.onnx/),
+  });
+});
+
 describe('an SDXL-Turbo-shaped fixture (Euler a, trailing spacing, 512²)', () => {
   let pipeline: StableDiffusionPipeline;
   beforeAll(async () => {
