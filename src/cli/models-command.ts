@@ -169,7 +169,8 @@ async function verify(args: string[], config: Config): Promise<number> {
     const c = report.contract;
     const detail = c
       ? `: text encoder takes ${c.textEncoder.idsType} ids, U-Net is ${c.unet.precision} with ${c.unet.timestepType} timesteps` +
-        `${c.unet.hiddenSize ? `, ${c.unet.hiddenSize}-wide text embeddings` : ''}`
+        `${c.unet.hiddenSize ? `, ${c.unet.hiddenSize}-wide text embeddings` : ''}` +
+        `${c.textEncoder2 ? ' (SDXL: two text encoders, text_embeds and time_ids)' : ''}`
       : ' (files only)';
     process.stdout.write(`ok ${report.dir}${detail}\n`);
     return 0;

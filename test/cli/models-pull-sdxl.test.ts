@@ -54,6 +54,7 @@ it('pulls an SDXL export from refs/pr/N with --revision, showing the total befor
     expect(pulled.stdout).toContain(`into ${path.join(tmp, 'models', 'sdxl')}`);
     const verified = await giraffe(hub, ['models', 'verify', 'sdxl']);
     expect(verified).toMatchObject({ code: 0 });
+    expect(verified.stdout).toContain('SDXL: two text encoders');
   } finally {
     await hub.close();
   }
