@@ -96,9 +96,31 @@ const sdxlSizeOmitted = { original_size: true, crops_coords_top_left: true, targ
  * filled in and the seed fixed (the API's request schema, every field required).
  */
 const resolvedRequestSchema = jobRequestSchema
-  .omit({ model: true, webhook_url: true, webhook_events: true, ...sdxlSizeOmitted })
+  .omit({
+    model: true,
+    webhook_url: true,
+    webhook_events: true,
+    // A resolved request never carries image bytes; the edit fields appear only on image requests.
+    image: true,
+    mask_image: true,
+    strength: true,
+    mask_blur: true,
+    resize_mode: true,
+    image_sha256: true,
+    mask_image_sha256: true,
+    ...sdxlSizeOmitted,
+  })
   .required()
   .extend(sdxlSizeFields)
+  .extend(
+    jobRequestSchema.pick({
+      strength: true,
+      mask_blur: true,
+      resize_mode: true,
+      image_sha256: true,
+      mask_image_sha256: true,
+    }).shape,
+  )
   .loose()
   .meta({
     id: 'ResolvedRequest',

@@ -65,13 +65,14 @@ export function vaeConfig(sampleSize: number, blockOutChannels: readonly number[
 export function unetConfig(
   sampleSize: number,
   crossAttentionDim: number,
+  inChannels = 4,
   extra: Record<string, unknown> = {},
 ): Record<string, unknown> {
   return {
     _class_name: 'UNet2DConditionModel',
     _diffusers_version: '0.30.0',
     cross_attention_dim: crossAttentionDim,
-    in_channels: 4,
+    in_channels: inChannels,
     out_channels: 4,
     sample_size: sampleSize,
     ...extra,

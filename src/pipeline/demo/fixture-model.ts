@@ -14,6 +14,7 @@ import {
   buildFixtureTextEncoder,
   buildFixtureUnet,
   buildFixtureVaeDecoder,
+  buildFixtureVaeEncoder,
   type FixtureShape,
 } from './fixture-graphs';
 import { buildSdxlTextEncoder } from './sdxl-fixture-graphs';
@@ -68,6 +69,14 @@ export interface FixtureOptions {
   readonly vaeOutputScale?: number;
   /** The U-Net config's `sample_size` (latent side); the model's default image side is 8× this. @defaultValue 8 */
   readonly sampleSize?: number;
+  /**
+   * A `vae_encoder` and its output: `latent_sample` (diffusers convert
+   * script) or `latent_parameters` = mean ‖ logvar (optimum); `'none'`
+   * writes none (a text-to-image-only export). @defaultValue `'none'`
+   */
+  readonly vaeEncoder?: 'none' | 'latent_sample' | 'latent_parameters';
+  /** A 9-channel inpainting U-Net. @defaultValue false */
+  readonly inpainting?: boolean;
 }
 
 /** The SDXL fixture's second text encoder: its width and its projected pooled width. */
@@ -137,6 +146,7 @@ function resolve(options: FixtureOptions, vocabSize: number): FixtureShape {
     vaeChannels: positiveInteger('vaeChannels', options.vaeChannels ?? 16),
     seed: options.seed ?? 1,
     vocabSize,
+    inpainting: options.inpainting ?? false,
   };
 }
 
@@ -179,7 +189,7 @@ export async function writeFixtureModel(dir: string, options: FixtureOptions = {
       });
       await writeJson(
         path.join(out, 'unet', 'config.json'),
-        unetConfig(sampleSize, unetShape.hiddenSize, {
+        unetConfig(sampleSize, unetShape.hiddenSize, shape.inpainting ? 9 : 4, {
           addition_embed_type: 'text_time',
           projection_class_embeddings_input_dim: SDXL_TEXT_EMBEDS + 6 * 8,
         }),
@@ -197,7 +207,10 @@ export async function writeFixtureModel(dir: string, options: FixtureOptions = {
       }).save(path.join(out, 'text_encoder_2', 'model.onnx'), external);
       await buildFixtureUnet(unetShape).save(path.join(out, 'unet', 'model.onnx'), external);
     } else {
-      await writeJson(path.join(out, 'unet', 'config.json'), unetConfig(sampleSize, shape.hiddenSize));
+      await writeJson(
+        path.join(out, 'unet', 'config.json'),
+        unetConfig(sampleSize, shape.hiddenSize, shape.inpainting ? 9 : 4),
+      );
       await writeJson(path.join(out, 'vae_decoder', 'config.json'), vae);
       await buildFixtureTextEncoder(shape).save(path.join(out, 'text_encoder', 'model.onnx'), external);
       await buildFixtureUnet(shape).save(path.join(out, 'unet', 'model.onnx'), external);
@@ -207,6 +220,16 @@ export async function writeFixtureModel(dir: string, options: FixtureOptions = {
       path.join(out, 'vae_decoder', 'model.onnx'),
       external,
     );
+    if (options.vaeEncoder !== undefined && options.vaeEncoder !== 'none') {
+      await writeJson(
+        path.join(out, 'vae_encoder', 'config.json'),
+        sdxl ? { ...vae, scaling_factor: 0.13025 } : vae,
+      );
+      await buildFixtureVaeEncoder(shape, options.vaeEncoder).save(
+        path.join(out, 'vae_encoder', 'model.onnx'),
+        external,
+      );
+    }
     await writeJson(path.join(out, 'giraffe.json'), { format: 'giraffe-fixture', version: 1, options });
   });
 }

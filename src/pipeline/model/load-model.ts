@@ -15,6 +15,8 @@ export interface LoadedModel {
   /** SDXL's second tokenizer and text encoder (`tokenizer_2/`, `text_encoder_2/`). */
   readonly tokenizer2?: ClipTokenizer;
   readonly textEncoder2?: OnnxComponent;
+  /** Present when the export has a `vae_encoder` (image-to-image, inpainting). */
+  readonly vaeEncoder?: OnnxComponent;
   /** The device the sessions run on (`cpu`, `cuda:0`, …). */
   readonly device: string;
   release(): Promise<void>;
@@ -55,7 +57,12 @@ export async function loadModel(modelDir: string, settings: SessionSettings = {}
       textEncoder2 = await OnnxComponent.create(second.textEncoder, 'text_encoder_2/model.onnx', settings);
       opened.push(textEncoder2);
     }
-    const contract = checkModelContract(textEncoder, unet, vaeDecoder, textEncoder2);
+    let vaeEncoder: OnnxComponent | undefined;
+    if (directory.vaeEncoderFile !== undefined) {
+      vaeEncoder = await OnnxComponent.create(directory.vaeEncoderFile, 'vae_encoder/model.onnx', settings);
+      opened.push(vaeEncoder);
+    }
+    const contract = checkModelContract(textEncoder, unet, vaeDecoder, vaeEncoder, textEncoder2);
     return {
       directory,
       contract,
@@ -64,6 +71,7 @@ export async function loadModel(modelDir: string, settings: SessionSettings = {}
       unet,
       vaeDecoder,
       ...(tokenizer2 && textEncoder2 ? { tokenizer2, textEncoder2 } : {}),
+      ...(vaeEncoder ? { vaeEncoder } : {}),
       device: settings.device ?? 'cpu',
       async release() {
         await Promise.all(opened.map((c) => c.release()));

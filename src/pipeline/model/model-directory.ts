@@ -30,6 +30,8 @@ export interface ModelDirectory {
   readonly unetConfig: Readonly<Record<string, unknown>>;
   /** `force_zeros_for_empty_prompt` of `model_index.json` (SDXL): no negative prompt → zero unconditional states. */
   readonly forceZerosForEmptyPrompt: boolean;
+  /** `vae_encoder/model.onnx` when the export has one (image-to-image and inpainting need it). */
+  readonly vaeEncoderFile?: string;
 }
 
 /** SD 1.x/2.x latent scaling; SDXL exports say 0.13025 in their config. */
@@ -134,6 +136,10 @@ export function inspectModelDirectory(modelDir: string): ModelDirectoryInspectio
   }
   const unetConfig = problems.readJson(path.join('unet', 'config.json'), false);
 
+  // Optional: without it the model does text-to-image only; an empty file is still a broken export.
+  const vaeEncoderFile = fs.existsSync(path.join(dir, 'vae_encoder', 'model.onnx'))
+    ? problems.requireFile(path.join('vae_encoder', 'model.onnx'))
+    : undefined;
   const vaeConfig =
     problems.readJson(path.join('vae_decoder', 'config.json'), false) ??
     problems.readJson(path.join('vae', 'config.json'), false);
@@ -162,6 +168,7 @@ export function inspectModelDirectory(modelDir: string): ModelDirectoryInspectio
       : {}),
     unetConfig: unetConfig ?? {},
     forceZerosForEmptyPrompt: modelIndex!.force_zeros_for_empty_prompt === true,
+    ...(vaeEncoderFile !== undefined ? { vaeEncoderFile } : {}),
   };
   return { directory, problems: [] };
 }
