@@ -78,6 +78,17 @@ export const configSchema = z.object({
   PREVIEW_MIN_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   /** Waiting jobs per model beyond which new jobs are refused with 503. @defaultValue `1000` */
   MAX_QUEUE_DEPTH: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  /**
+   * Largest input image file (`image`, `mask_image` of an edit) the API
+   * accepts, in bytes; a JSON body may hold two of them in base64.
+   * @defaultValue `20971520` (20 MiB)
+   */
+  MAX_INPUT_IMAGE_BYTES: z.coerce.number().int().min(1024).max(268_435_456).default(20_971_520),
+  /**
+   * Most pixels an input image's header may declare; larger ones are refused
+   * before they are decoded (decompression bombs). @defaultValue `16777216` (4096×4096)
+   */
+  MAX_INPUT_IMAGE_PIXELS: z.coerce.number().int().min(4096).max(268_435_456).default(16_777_216),
   /** onnxruntime intra-op threads per inference session; 0 lets onnxruntime choose. @defaultValue `0` */
   ORT_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
   /**

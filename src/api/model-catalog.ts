@@ -8,6 +8,7 @@ import {
   type ModelInfo,
 } from '../pipeline';
 import type { WorkerRegistry } from '../queue';
+import { modesOf, readModelModes, type ModelModes } from './model-modes';
 
 /** What the API knows about a model before any job runs on it. */
 export interface CatalogModel {
@@ -18,6 +19,8 @@ export interface CatalogModel {
   readonly schedulers: readonly string[];
   readonly precision?: string;
   readonly device?: readonly string[];
+  /** What it can do (text-to-image, image-to-image, inpainting), when its directory or a worker says. */
+  readonly modes?: ModelModes;
 }
 
 const fallbackDefaults: ModelDefaults = {
@@ -35,6 +38,7 @@ const fallbackDefaults: ModelDefaults = {
  */
 export class ModelCatalog {
   #diskCache = new Map<string, CatalogModel | null>();
+  #modesCache = new Map<string, Promise<ModelModes | undefined>>();
 
   constructor(
     private readonly registry: WorkerRegistry,
@@ -74,6 +78,7 @@ export class ModelCatalog {
           schedulers: info?.schedulers ?? prev?.schedulers ?? [],
           precision: info?.precision ?? prev?.precision,
           device: [...new Set([...(prev?.device ?? []), w.device])],
+          modes: prev?.modes ?? modesFromWorker(info),
         });
       }
     }
@@ -83,7 +88,21 @@ export class ModelCatalog {
         if (m) byId.set(id, m);
       }
     }
-    return [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+    const models = await Promise.all(
+      [...byId.values()].map(async (m) => ({ ...m, modes: (await this.#modes(m.id)) ?? m.modes })),
+    );
+    return models.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** Modes read from the model's directory (once per model), when the API can see it. */
+  #modes(id: string): Promise<ModelModes | undefined> {
+    let modes = this.#modesCache.get(id);
+    if (!modes) {
+      const dir = this.extraDirs[id] ?? path.join(this.modelsDir, id);
+      modes = fs.existsSync(path.join(dir, 'unet')) ? readModelModes(dir) : Promise.resolve(undefined);
+      this.#modesCache.set(id, modes);
+    }
+    return modes;
   }
 
   async get(id: string): Promise<CatalogModel | undefined> {
@@ -114,4 +133,15 @@ export class ModelCatalog {
     }
     return this.#diskCache.get(id) ?? undefined;
   }
+}
+
+/** Modes from what a worker reported about a model it loaded (the pipeline's ModelInfo), if it says. */
+function modesFromWorker(info: ModelInfo | undefined): ModelModes | undefined {
+  const reported = info as
+    | { readonly vae_encoder?: unknown; readonly hasVaeEncoder?: unknown; readonly unetInChannels?: unknown }
+    | undefined;
+  const encoder = reported?.vae_encoder ?? reported?.hasVaeEncoder;
+  if (typeof encoder !== 'boolean') return undefined;
+  const channels = typeof reported?.unetInChannels === 'number' ? reported.unetInChannels : undefined;
+  return modesOf(encoder, channels);
 }

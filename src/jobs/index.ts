@@ -1,4 +1,15 @@
-export { jobRequestSchema, modelIdSchema, type JobRequest, type ResolvedJobRequest } from './job-request';
+export {
+  jobRequestSchema,
+  jobRequestObject,
+  modelIdSchema,
+  inputImageNames,
+  resizeModes,
+  type JobRequest,
+  type ResolvedJobRequest,
+  type InputImageName,
+  type InputImageRef,
+  type ResizeMode,
+} from './job-request';
 export {
   jobStatuses,
   finalStatuses,

@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { env as ortEnv } from 'onnxruntime-node';
-import type { JobRecord, JobResult, ReproducibilityRecord, ResolvedJobRequest } from '../jobs';
+import { GiraffeError } from '../errors';
+import {
+  inputImageNames,
+  type JobRecord,
+  type JobResult,
+  type ReproducibilityRecord,
+  type ResolvedJobRequest,
+} from '../jobs';
 import type { ModelInfo } from '../pipeline';
 import type { JobContext, JobHandler, ResultStore } from '../queue';
 import type { ModelFingerprint } from './model-fingerprint';
@@ -72,6 +79,50 @@ function reproducibilityRecord(
 }
 
 /**
+ * The pipeline's request for a job: its resolved request, with the input
+ * images (stored by the API, named in the record by hash) read back as
+ * Buffers. Bytes that are gone (retention passed) or differ from the hash the
+ * record holds fail the job for good: a retry cannot bring them back.
+ */
+async function pipelineRequest(job: JobRecord, results: ResultStore): Promise<Record<string, unknown>> {
+  const request: Record<string, unknown> = {};
+  // Only the fields that are set: the pipeline's schema is strict.
+  for (const [key, value] of Object.entries(job.request)) if (value !== undefined) request[key] = value;
+  for (const name of inputImageNames) {
+    const ref = job.request[name];
+    if (!ref) continue;
+    const stored = await results.getInput(job.id, name);
+    if (!stored) {
+      throw new GiraffeError(
+        'GIRAFFE_ERR_INPUT_IMAGE_INVALID',
+        `${name}: the job's input image is no longer stored (its retention time passed); submit the job again`,
+        { field: name },
+      );
+    }
+    const sha256 = createHash('sha256').update(stored.data).digest('hex');
+    if (sha256 !== ref.sha256) {
+      throw new GiraffeError(
+        'GIRAFFE_ERR_INPUT_IMAGE_INVALID',
+        `${name}: the stored input image does not match the job's record (sha256 ${sha256}, expected ${ref.sha256})`,
+        { field: name },
+      );
+    }
+    request[name] = stored.data;
+  }
+  return request;
+}
+
+/** A resolved request as the job record keeps it: input images by reference. */
+function withInputRefs(ran: object, recorded: ResolvedJobRequest): ResolvedJobRequest {
+  const out: Record<string, unknown> = { ...ran };
+  for (const name of inputImageNames) {
+    if (recorded[name]) out[name] = recorded[name];
+    else delete out[name];
+  }
+  return out as unknown as ResolvedJobRequest;
+}
+
+/**
  * Runs a job on a loaded model: generates with the job's resolved request
  * (seed included, so a retry on another worker makes the same bytes), reports
  * every step and a preview made from its predicted x₀, stores the images, and
@@ -93,7 +144,7 @@ export function createGenerationHandler(
         taesd: pool.taesd,
       });
       let pending: Promise<void> = Promise.resolve();
-      const output = await pipeline.generate(job.request, {
+      const output = await pipeline.generate(await pipelineRequest(job, results), {
         signal: context.signal,
         onStep: (p) => {
           const elapsed = performance.now() - started;
@@ -134,7 +185,8 @@ export function createGenerationHandler(
           job.model,
           pipeline.info,
           pool.fingerprint,
-          output.request,
+          // The record names the input images by hash, as the job does; never their bytes.
+          withInputRefs(output.request, job.request),
           output.images,
         ),
       };

@@ -12,7 +12,7 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: 'List the models',
         description:
           'Models the workers serve now, and model directories on disk that no worker has announced yet ' +
-          '(`workers: 0`; a job for one waits for a worker). Each lists its request defaults and schedulers.',
+          '(`workers: 0`; a job for one waits for a worker). Each lists its request defaults, schedulers and the modes it supports (text-to-image, image-to-image, inpainting), with the reason for each it does not.',
         response: {
           200: jsonResponse(modelListSchema, 'The models and the default one.'),
           ...problemResponses(...commonProblems),
@@ -23,8 +23,15 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
       const models = await app.giraffe.catalog.list();
       return {
         // Plain copies: the catalogue's readonly interfaces, as the (loose) response schema's type.
-        models: models.map((m) => ({
+        models: models.map(({ modes, ...m }) => ({
           ...m,
+          ...(modes
+            ? {
+                modes: [...modes.modes],
+                modes_unsupported: { ...modes.unsupported },
+                unet_in_channels: modes.unet_in_channels,
+              }
+            : {}),
           defaults: { ...m.defaults },
           schedulers: [...m.schedulers],
           device: m.device ? [...m.device] : undefined,
