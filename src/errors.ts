@@ -34,13 +34,6 @@ export const errorCatalogue = {
     retryable: true,
   },
   GIRAFFE_ERR_MODEL_UNKNOWN: { status: 400, title: 'Unknown model', retryable: false },
-  GIRAFFE_ERR_INPUT_IMAGE_INVALID: { status: 400, title: 'Input image cannot be used', retryable: false },
-  GIRAFFE_ERR_INPUT_IMAGE_TOO_LARGE: { status: 413, title: 'Input image too large', retryable: false },
-  GIRAFFE_ERR_MODEL_MODE_UNSUPPORTED: {
-    status: 400,
-    title: 'Model does not support this kind of generation',
-    retryable: false,
-  },
   GIRAFFE_ERR_INTERNAL: { status: 500, title: 'Internal server error', retryable: true },
   GIRAFFE_ERR_MODEL_NOT_FOUND: { status: 404, title: 'Model not found', retryable: false },
   GIRAFFE_ERR_MODEL_FILE_MISSING: { status: 500, title: 'Model directory is incomplete', retryable: false },
@@ -90,6 +83,13 @@ export const errorCatalogue = {
   },
   GIRAFFE_ERR_MODEL_EXISTS: { status: 409, title: 'Model already exists', retryable: false },
   GIRAFFE_ERR_MODEL_PATH_REFUSED: { status: 400, title: 'Path outside MODELS_DIR', retryable: false },
+  GIRAFFE_ERR_INPUT_IMAGE_INVALID: { status: 400, title: 'Input image unreadable', retryable: false },
+  GIRAFFE_ERR_INPUT_IMAGE_TOO_LARGE: { status: 413, title: 'Input image too large', retryable: false },
+  GIRAFFE_ERR_MODEL_MODE_UNSUPPORTED: {
+    status: 400,
+    title: 'Model cannot do this kind of generation',
+    retryable: false,
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

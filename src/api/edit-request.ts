@@ -1,6 +1,11 @@
 import { GiraffeError } from '../errors';
-import type { InputImageName, InputImageRef, ResizeMode } from '../jobs';
-import { requestLimits } from '../pipeline';
+import type { InputImageName, InputImageRef } from '../jobs';
+import {
+  DEFAULT_IMG2IMG_STRENGTH,
+  DEFAULT_INPAINT_STRENGTH,
+  sizeForImage,
+  type ResizeMode,
+} from '../pipeline';
 import { acceptInputImage, imageFieldBytes, type AcceptedImage, type InputImageLimits } from './input-images';
 
 /** The edit fields of a request as a route received them (JSON text or multipart bytes). */
@@ -15,7 +20,7 @@ export interface EditInput {
 /** An edit's images, checked and ready to store. */
 export interface AcceptedEdit {
   readonly images: Partial<Record<InputImageName, AcceptedImage>>;
-  /** The job's width and height: the request's, or the image's own size (see {@link editSize}). */
+  /** The job's width and height: the request's, or the image's own size (the pipeline's `sizeForImage`). */
   size(width: number | undefined, height: number | undefined): { width?: number; height?: number };
   /** The body to fingerprint for Idempotency-Key: each image replaced by its SHA-256. */
   fingerprintBody(body: unknown): unknown;
@@ -43,7 +48,8 @@ export async function acceptEdit(edit: EditInput, limits: InputImageLimits): Pro
   const image = images.image?.ref;
   return {
     images,
-    size: (width, height) => (image ? editSize(image, width, height) : { width, height }),
+    size: (width, height) =>
+      image ? sizeForImage(image.width, image.height, width, height) : { width, height },
     fingerprintBody(body) {
       if (typeof body !== 'object' || body === null) return body;
       const out: Record<string, unknown> = { ...body };
@@ -55,7 +61,11 @@ export async function acceptEdit(edit: EditInput, limits: InputImageLimits): Pro
   };
 }
 
-/** The edit fields of the resolved job: image references and the defaults of the mode. */
+/**
+ * The edit fields of the resolved job, as the pipeline resolves them (its
+ * default strength per mode, the inputs' sha256), plus the stored images'
+ * references for the job record.
+ */
 export function resolveEdit(
   accepted: AcceptedEdit,
   edit: EditInput,
@@ -65,36 +75,18 @@ export function resolveEdit(
   strength?: number;
   mask_blur?: number;
   resize_mode?: ResizeMode;
+  image_sha256?: string;
+  mask_image_sha256?: string;
 } {
   const { image, mask_image: mask } = accepted.images;
   if (!image) return {};
   return {
-    image: image.ref,
-    strength: edit.strength ?? (mask ? 1 : 0.8),
+    strength: edit.strength ?? (mask ? DEFAULT_INPAINT_STRENGTH : DEFAULT_IMG2IMG_STRENGTH),
+    ...(mask ? { mask_blur: edit.mask_blur ?? 0 } : {}),
     resize_mode: edit.resize_mode ?? 'crop',
-    ...(mask ? { mask_image: mask.ref, mask_blur: edit.mask_blur ?? 0 } : {}),
+    image_sha256: image.ref.sha256,
+    ...(mask ? { mask_image_sha256: mask.ref.sha256 } : {}),
+    image: image.ref,
+    ...(mask ? { mask_image: mask.ref } : {}),
   };
-}
-
-/**
- * The size of an edit job when the request leaves it out: the image's own,
- * scaled down to fit the largest side the pipeline takes, rounded down to a
- * multiple of 8 (as diffusers' image processor does) and at least the
- * smallest side. With one side given, the other keeps the image's aspect.
- */
-export function editSize(
-  image: { readonly width: number; readonly height: number },
-  width: number | undefined,
-  height: number | undefined,
-): { width: number; height: number } {
-  if (width !== undefined && height !== undefined) return { width, height };
-  const scale =
-    width !== undefined
-      ? width / image.width
-      : height !== undefined
-        ? height / image.height
-        : Math.min(1, requestLimits.maxSide / Math.max(image.width, image.height));
-  const fit = (side: number): number =>
-    Math.min(requestLimits.maxSide, Math.max(requestLimits.minSide, Math.floor(side / 8) * 8));
-  return { width: width ?? fit(image.width * scale), height: height ?? fit(image.height * scale) };
 }

@@ -122,6 +122,8 @@ const resolvedRequestSchema = jobRequestObject
     strength: editRequestFields.strength,
     mask_blur: z.number().int().min(0).optional(),
     resize_mode: editRequestFields.resize_mode,
+    image_sha256: z.string().optional().describe('SHA-256 of the input image (hex).'),
+    mask_image_sha256: z.string().optional().describe('SHA-256 of the mask (hex).'),
   })
   .loose()
   .meta({

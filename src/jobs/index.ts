@@ -3,12 +3,10 @@ export {
   jobRequestObject,
   modelIdSchema,
   inputImageNames,
-  resizeModes,
   type JobRequest,
   type ResolvedJobRequest,
   type InputImageName,
   type InputImageRef,
-  type ResizeMode,
 } from './job-request';
 export {
   jobStatuses,

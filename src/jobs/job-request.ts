@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { generateRequestSchema, type ResolvedRequest } from '../pipeline';
+import { generateRequestSchema, requestLimits, resizeModes, type ResolvedRequest } from '../pipeline';
 
 /** Model ids are directory names under MODELS_DIR (or `demo`): no paths. */
 export const modelIdSchema = z
@@ -27,30 +27,16 @@ export interface InputImageRef {
   readonly content_type: string;
 }
 
-/** The edit fields of a resolved job; absent on a text-to-image job. */
-export interface ResolvedEditFields {
-  readonly image?: InputImageRef;
-  readonly mask_image?: InputImageRef;
-  /** 0 < s ≤ 1: how much of the image is repainted. */
-  readonly strength?: number;
-  /** Pixels of blur on the mask's edge (0: none). */
-  readonly mask_blur?: number;
-  readonly resize_mode?: ResizeMode;
-}
-
 /**
  * What a queued job carries: the request with every default filled in and the
- * seed fixed; its input images as references to the stored bytes.
+ * seed fixed (for an edit: strength, mask blur, resize mode and the inputs'
+ * sha256, as the pipeline resolves them), plus a reference to each input
+ * image; the bytes are stored beside the job's results.
  */
-export type ResolvedJobRequest = Omit<ResolvedRequest, InputImageName | keyof ResolvedEditFields> &
-  ResolvedEditFields;
-
-/** How an input image is fitted to the requested size. */
-export const resizeModes = ['crop', 'fit', 'stretch'] as const;
-export type ResizeMode = (typeof resizeModes)[number];
-
-/** Largest `mask_blur`, in pixels. */
-export const MAX_MASK_BLUR = 64;
+export type ResolvedJobRequest = ResolvedRequest & {
+  readonly image?: InputImageRef;
+  readonly mask_image?: InputImageRef;
+};
 
 /**
  * An input image as JSON carries it: base64 (standard or URL-safe alphabet,
@@ -91,7 +77,7 @@ export const editRequestFields = {
     .number()
     .int()
     .min(0)
-    .max(MAX_MASK_BLUR)
+    .max(requestLimits.maxMaskBlur)
     .optional()
     .describe('Mask edge blur in pixels. Default 0.'),
   resize_mode: z
@@ -172,11 +158,14 @@ export function webhookSubscriptionOf(fields: {
  * model to run it on. Shared by the API (validation at the edge) and the
  * worker (which trusts nothing it reads back from the queue).
  */
-export const jobRequestObject = generateRequestSchema.extend({
-  model: modelIdSchema.optional(),
-  ...webhookRequestFields,
-  ...editRequestFields,
-});
+export const jobRequestObject = generateRequestSchema
+  // The pipeline checks passed-back images against these; clients send images, the API hashes them.
+  .omit({ image_sha256: true, mask_image_sha256: true })
+  .extend({
+    model: modelIdSchema.optional(),
+    ...webhookRequestFields,
+    ...editRequestFields,
+  });
 
 /** {@link jobRequestObject} with the checks across fields (a mask needs an image …). */
 export const jobRequestSchema = jobRequestObject.superRefine((request, ctx) => {

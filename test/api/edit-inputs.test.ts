@@ -62,7 +62,13 @@ const drivers = [
         content_type: 'image/png',
       });
       // The image's own size, rounded down to a multiple of 8; img2img's default strength.
-      expect(job.request).toMatchObject({ width: 96, height: 80, strength: 0.8, resize_mode: 'crop' });
+      expect(job.request).toMatchObject({
+        width: 96,
+        height: 80,
+        strength: 0.8,
+        resize_mode: 'crop',
+        image_sha256: sha256(png),
+      });
       expect(job.request.mask_image).toBeUndefined();
       expect(res.body).not.toContain(png.toString('base64').slice(0, 40));
       const stored = await svc.driver.results.getInput(job.id, 'image');

@@ -561,15 +561,13 @@ function badEdits(): fc.Arbitrary<InjectOptions> {
     fc
       .constantFrom('zoom', '', 'CROP')
       .map((resize_mode) => ({ prompt: 'x', model, image: images.png, resize_mode })),
-    fc
-      .constantFrom(-1, 65, 2.5)
-      .map((mask_blur) => ({
-        prompt: 'x',
-        model: haveEditModels ? 'inpaint' : model,
-        image: images.png,
-        mask_image: images.mask,
-        mask_blur,
-      })),
+    fc.constantFrom(-1, 65, 2.5).map((mask_blur) => ({
+      prompt: 'x',
+      model: haveEditModels ? 'inpaint' : model,
+      image: images.png,
+      mask_image: images.mask,
+      mask_blur,
+    })),
     // An edit to a model without a vae_encoder; a text-only job to a 9-channel inpainting model.
     fc.constant({ prompt: 'x', model: 'demo', image: images.png }),
     fc.constant({

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
       });
       return;
     }
-    const { job, request, wantSteps } = msg;
+    const { job, request, images, wantSteps } = msg;
     chain = chain.then(async () => {
       const signal = {
         get aborted() {
@@ -48,29 +48,32 @@ async function main(): Promise<void> {
         },
       };
       try {
-        const result = await pipeline.generate(request, {
-          signal,
-          onStep: wantSteps
-            ? (p) => {
-                // Copies: the pipeline keeps using its arrays; the copies move without another copy.
-                const latents = p.latents.slice();
-                const predictedOriginal = p.predictedOriginal.slice();
-                send(
-                  {
-                    type: 'step',
-                    job,
-                    step: p.step,
-                    steps: p.steps,
-                    timestep: p.timestep,
-                    latents,
-                    predictedOriginal,
-                    shape: p.shape,
-                  },
-                  [latents.buffer, predictedOriginal.buffer],
-                );
-              }
-            : undefined,
-        });
+        const result = await pipeline.generate(
+          { ...request, ...images },
+          {
+            signal,
+            onStep: wantSteps
+              ? (p) => {
+                  // Copies: the pipeline keeps using its arrays; the copies move without another copy.
+                  const latents = p.latents.slice();
+                  const predictedOriginal = p.predictedOriginal.slice();
+                  send(
+                    {
+                      type: 'step',
+                      job,
+                      step: p.step,
+                      steps: p.steps,
+                      timestep: p.timestep,
+                      latents,
+                      predictedOriginal,
+                      shape: p.shape,
+                    },
+                    [latents.buffer, predictedOriginal.buffer],
+                  );
+                }
+              : undefined,
+          },
+        );
         send({ type: 'done', job, result }, ownedBuffers(result.images));
       } catch (err) {
         send({ type: 'failed', job, error: serialize(err) });

@@ -1,7 +1,12 @@
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { GiraffeError } from '../../errors';
-import { resolveRequest, type ResolvedRequest } from '../generate-request';
+import {
+  resolveRequest,
+  resolveRequestWithImages,
+  type RequestImages,
+  type ResolvedRequest,
+} from '../generate-request';
 import type {
   GenerateOptions,
   GenerateResult,
@@ -14,6 +19,7 @@ import { startThread } from './start-thread';
 interface PendingJob {
   readonly job: number;
   readonly request: ResolvedRequest;
+  readonly images: RequestImages;
   readonly options: GenerateOptions;
   readonly resolve: (result: GenerateResult) => void;
   readonly reject: (err: Error) => void;
@@ -119,8 +125,12 @@ export class ThreadedPipeline {
     if (this.#closed || this.#closing)
       return Promise.reject(new GiraffeError('GIRAFFE_ERR_PIPELINE_CLOSED', 'the pipeline is closed'));
     let resolved: ResolvedRequest;
+    let images: RequestImages;
     try {
-      resolved = this.resolve(request);
+      ({ request: resolved, images } = resolveRequestWithImages(request, {
+        size: this.info.defaults.width,
+        scheduler: this.info.defaults.scheduler,
+      }));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -131,7 +141,7 @@ export class ThreadedPipeline {
     return new Promise<GenerateResult>((resolve, reject) => {
       const job = this.#nextJob++;
       const onAbort = (): void => this.#abort(job);
-      const pending: PendingJob = { job, request: resolved, options, resolve, reject, onAbort };
+      const pending: PendingJob = { job, request: resolved, images, options, resolve, reject, onAbort };
       if (options.signal && 'addEventListener' in options.signal) {
         (options.signal as AbortSignal).addEventListener('abort', onAbort, { once: true });
       }
@@ -159,6 +169,7 @@ export class ThreadedPipeline {
       type: 'generate',
       job: next.job,
       request: next.request,
+      images: next.images,
       wantSteps: next.options.onStep !== undefined,
     };
     this.#worker.postMessage(msg);
