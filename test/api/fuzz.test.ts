@@ -51,7 +51,7 @@ beforeAll(async () => {
   const logger = pino({ level: 'silent' });
   // Models with a vae_encoder (img2img) and a 9-channel U-Net (inpaint), known to the API only: no job
   // reaches a worker, so they need none. Without ../shared the edit fuzzing runs on the demo model alone.
-  const editModels = haveEditModels
+  const editModels: Record<string, string> = haveEditModels
     ? {
         img2img: sharedPath('goldens', 'e2e2', 'img2img-diffusers'),
         inpaint: sharedPath('goldens', 'e2e2', 'inpaint-diffusers'),
