@@ -1,8 +1,9 @@
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { GiraffeError } from '../../errors';
+import { checkModelMode } from '../model/model-modes';
 import {
-  resolveRequest,
+  generationMode,
   resolveRequestWithImages,
   type RequestImages,
   type ResolvedRequest,
@@ -115,10 +116,16 @@ export class ThreadedPipeline {
 
   /** Validates a request against this model and fills in its defaults (seed included). */
   resolve(request: unknown): ResolvedRequest {
-    return resolveRequest(request, {
+    return this.#resolve(request).request;
+  }
+
+  #resolve(request: unknown): { request: ResolvedRequest; images: RequestImages } {
+    const resolved = resolveRequestWithImages(request, {
       size: this.info.defaults.width,
       scheduler: this.info.defaults.scheduler,
     });
+    checkModelMode(this.info.modes, generationMode(resolved.request), this.info.id);
+    return resolved;
   }
 
   generate(request: unknown, options: GenerateOptions = {}): Promise<GenerateResult> {
@@ -127,10 +134,7 @@ export class ThreadedPipeline {
     let resolved: ResolvedRequest;
     let images: RequestImages;
     try {
-      ({ request: resolved, images } = resolveRequestWithImages(request, {
-        size: this.info.defaults.width,
-        scheduler: this.info.defaults.scheduler,
-      }));
+      ({ request: resolved, images } = this.#resolve(request));
     } catch (err) {
       return Promise.reject(err);
     }
