@@ -8,7 +8,7 @@ import {
   type ModelInfo,
 } from '../pipeline';
 import type { WorkerRegistry } from '../queue';
-import { modesOf, readModelModes, type ModelModes } from './model-modes';
+import { generationModes, readModelModes, type GenerationMode, type ModelModes } from './model-modes';
 
 /** What the API knows about a model before any job runs on it. */
 export interface CatalogModel {
@@ -135,13 +135,20 @@ export class ModelCatalog {
   }
 }
 
-/** Modes from what a worker reported about a model it loaded (the pipeline's ModelInfo), if it says. */
+/** Modes from what a worker reported about a model it loaded (the pipeline's `ModelInfo.modes`). */
 function modesFromWorker(info: ModelInfo | undefined): ModelModes | undefined {
-  const reported = info as
-    | { readonly vae_encoder?: unknown; readonly hasVaeEncoder?: unknown; readonly unetInChannels?: unknown }
-    | undefined;
-  const encoder = reported?.vae_encoder ?? reported?.hasVaeEncoder;
-  if (typeof encoder !== 'boolean') return undefined;
-  const channels = typeof reported?.unetInChannels === 'number' ? reported.unetInChannels : undefined;
-  return modesOf(encoder, channels);
+  const reported = (info as { readonly modes?: Partial<Record<GenerationMode, ModeSupport>> } | undefined)
+    ?.modes;
+  if (!reported) return undefined;
+  const unsupported: Partial<Record<GenerationMode, string>> = {};
+  for (const mode of generationModes) {
+    const support = reported[mode];
+    if (support && !support.supported) unsupported[mode] = support.reason ?? 'not supported by this model';
+  }
+  return { modes: generationModes.filter((m) => !(m in unsupported)), unsupported };
+}
+
+interface ModeSupport {
+  readonly supported: boolean;
+  readonly reason?: string;
 }
