@@ -41,10 +41,14 @@ async function expectReference(b64: string | undefined, c: EditCase): Promise<vo
   expect(compareRgb(ours.data, ref.data, 2).fractionOver).toBeLessThanOrEqual(0.02);
 }
 
-/** giraffe's mask (white = repaint) as OpenAI's: the area to repaint fully transparent, the rest opaque. */
+/**
+ * giraffe's mask (white = repaint) as OpenAI's: the area to repaint fully
+ * transparent, the rest opaque. The reference mask has soft edges; diffusers
+ * repaints where it is ≥ 128, so that is what becomes transparent.
+ */
 async function openAiMask(giraffeMask: Buffer): Promise<Buffer> {
   const { width, height } = await sharp(giraffeMask).metadata();
-  const keep = await sharp(giraffeMask).greyscale().negate().raw().toBuffer();
+  const keep = await sharp(giraffeMask).greyscale().threshold(128).negate().raw().toBuffer();
   const rgb = Buffer.alloc(width! * height! * 3, 255);
   return sharp(rgb, { raw: { width: width!, height: height!, channels: 3 } })
     .joinChannel(keep, { raw: { width: width!, height: height!, channels: 1 } })
@@ -120,8 +124,8 @@ describeWithShared(['goldens', 'e2e2', 'cases.json'], 'POST /v1/images/edits thr
       .raw()
       .toBuffer();
     const { width, height } = await sharp(init).metadata();
+    // (No removeAlpha here: sharp applies it after joinChannel, which would drop the new alpha.)
     const holed = await sharp(init)
-      .removeAlpha()
       .joinChannel(alpha, { raw: { width: width!, height: height!, channels: 1 } })
       .png()
       .toBuffer();
@@ -136,15 +140,13 @@ describeWithShared(['goldens', 'e2e2', 'cases.json'], 'POST /v1/images/edits thr
         headers: { authorization: `Bearer ${KEY}` },
       })
     ).json();
-    // The derived mask: white exactly where the image was transparent.
-    expect(job.request.mask_image).toMatchObject({ width, height });
+    // The derived mask: white exactly where the image was fully transparent; its soft edge (partly
+    // transparent) is kept, as OpenAI's rule says.
     const stored = await service.driver.results.getInput(job.id, 'mask_image');
     const derived = await sharp(stored!.data).greyscale().raw().toBuffer();
-    const expected = await sharp(fs.readFileSync(e2e2(inpaint.mask_image!)))
-      .greyscale()
-      .raw()
-      .toBuffer();
-    expect(compareRgb(derived, expected, 127).fractionOver).toBe(0);
+    const expected = Buffer.from(alpha.map((a) => (a === 0 ? 255 : 0)));
+    expect(alpha.some((a) => a > 0 && a < 255)).toBe(true);
+    expect(compareRgb(derived, expected, 0).fractionOver).toBe(0);
   }, 300_000);
 
   it('answers url response_format with a fetchable image URL', async () => {
