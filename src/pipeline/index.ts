@@ -40,10 +40,20 @@ export {
   type SchedulerConfig,
 } from './schedulers';
 export { modelDefaults, type ModelDefaults } from './model-defaults';
-export { readModelDirectory, assertDeviceAvailable, type ModelDirectory } from './model';
+export {
+  readModelDirectory,
+  assertDeviceAvailable,
+  modelModes,
+  checkModelMode,
+  type ModelDirectory,
+  type ModelModes,
+  type ModeSupport,
+} from './model';
 export {
   ensureDemoModel,
   writeDemoModel,
+  DEMO_MODEL_IDS,
+  type DemoVariant,
   writeFixtureModel,
   fixtureVariants,
   type FixtureOptions,

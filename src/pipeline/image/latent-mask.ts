@@ -34,8 +34,11 @@ export async function blendLatentMask(
 ): Promise<Float32Array> {
   let data = mask.data;
   if (blur > 0) {
-    const blurred = await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } })
+    const bytes = Buffer.from(mask.data.buffer, mask.data.byteOffset, mask.data.byteLength);
+    // sharp may hand a one-band raw image back as sRGB (three equal bands): keep the first.
+    const blurred = await sharp(bytes, { raw: { width: mask.width, height: mask.height, channels: 1 } })
       .blur(Math.max(0.3, blur))
+      .extractChannel(0)
       .raw()
       .toBuffer();
     data = new Uint8Array(blurred.buffer, blurred.byteOffset, mask.width * mask.height);
