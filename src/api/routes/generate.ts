@@ -108,6 +108,8 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
       '`Location` names the job. With `?wait=true` the request is held ' +
       'until the job ends (`200`), or answers `202` with the job as it stands when `timeout` seconds pass.',
     body: jobRequestSchema,
+    // The same fields as a form: `image`/`mask_image` as file parts, the rest as text parts.
+    consumes: ['application/json', 'multipart/form-data'],
     querystring: querySchema,
     response: {
       200: jsonResponse(jobViewSchema, '`?wait=true`: the job ended (succeeded, failed or canceled).'),

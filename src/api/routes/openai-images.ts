@@ -258,6 +258,7 @@ export const openAiImageRoutes: FastifyPluginAsyncZod<OpenAiImageRoutesOptions> 
               'transparent pixels of `image` are, and an opaque image is varied as a whole (image-to-image, ' +
               '`strength` 0.8 unless given). Waits for the job and answers as `POST /v1/images/generations` does.',
             body: openAiEditRequestSchema,
+            consumes: ['multipart/form-data'],
           },
         },
         async (request, reply) => edit(request.body, request, reply, waitMs),
