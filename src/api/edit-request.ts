@@ -5,7 +5,7 @@ import {
   DEFAULT_INPAINT_STRENGTH,
   sizeForImage,
   type ResizeMode,
-} from '../pipeline';
+} from '../pipeline/generate-request';
 import { acceptInputImage, imageFieldBytes, type AcceptedImage, type InputImageLimits } from './input-images';
 
 /** The edit fields of a request as a route received them (JSON text or multipart bytes). */

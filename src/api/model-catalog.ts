@@ -1,12 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {
-  modelDefaults,
-  readModelDirectory,
-  schedulerNames,
-  type ModelDefaults,
-  type ModelInfo,
-} from '../pipeline';
+// Directory and config readers only: the pipeline's index would load onnxruntime into the API process.
+import type { ModelInfo } from '../pipeline';
+import { modelDefaults, type ModelDefaults } from '../pipeline/model-defaults';
+import { readModelDirectory } from '../pipeline/model/model-directory';
+import { schedulerNames } from '../pipeline/schedulers';
 import type { WorkerRegistry } from '../queue';
 import { generationModes, readModelModes, type GenerationMode, type ModelModes } from './model-modes';
 

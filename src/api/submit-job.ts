@@ -4,7 +4,8 @@ import { GiraffeError } from '../errors';
 import type { InputImageName, JobRecord, ResolvedJobRequest } from '../jobs';
 import type { EnqueuedJob } from '../queue';
 import type { WebhookSubscription } from '../jobs/job-request';
-import { resolveRequest, type GenerateRequest } from '../pipeline';
+// The request contract alone: an API process never loads onnxruntime (DESIGN.md).
+import { resolveRequest, type GenerateRequest } from '../pipeline/generate-request';
 import { idempotent } from './idempotency';
 import { acceptEdit, resolveEdit, type EditInput } from './edit-request';
 import { assertModeSupported, requestMode } from './model-modes';

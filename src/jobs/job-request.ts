@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { generateRequestSchema, requestLimits, resizeModes, type ResolvedRequest } from '../pipeline';
+// The request contract alone (pure zod): the pipeline's index would load onnxruntime into every API process.
+import {
+  generateRequestSchema,
+  requestLimits,
+  resizeModes,
+  type ResolvedRequest,
+} from '../pipeline/generate-request';
 
 /** Model ids are directory names under MODELS_DIR (or `demo`): no paths. */
 export const modelIdSchema = z
