@@ -44,6 +44,7 @@ export {
   readModelDirectory,
   assertDeviceAvailable,
   modelModes,
+  modelModesFromDirectory,
   checkModelMode,
   type ModelDirectory,
   type ModelModes,

@@ -99,14 +99,16 @@ async function decode(bytes: Uint8Array, o: DecodeInputOptions, channels: 1 | 3)
   return { data: l, width: o.width, height: o.height, channels };
 }
 
+/** sharp's raw output as RGB: three bands pass through; one band (gray) is repeated. */
 function toRgb(data: Buffer, channels: number, pixels: number): Uint8Array {
   if (channels === 3) return new Uint8Array(data.buffer, data.byteOffset, pixels * 3);
   const out = new Uint8Array(pixels * 3);
   for (let i = 0; i < pixels; i++) {
-    const v = data[i * channels];
-    out[3 * i] = channels >= 3 ? v : v;
-    out[3 * i + 1] = channels >= 3 ? data[i * channels + 1] : v;
-    out[3 * i + 2] = channels >= 3 ? data[i * channels + 2] : v;
+    const at = i * channels;
+    const wide = channels >= 3;
+    out[3 * i] = data[at];
+    out[3 * i + 1] = wide ? data[at + 1] : data[at];
+    out[3 * i + 2] = wide ? data[at + 2] : data[at];
   }
   return out;
 }

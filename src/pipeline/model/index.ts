@@ -14,7 +14,13 @@ export {
   type ContractInspection,
   type VaeEncoderContract,
 } from './model-contract';
-export { modelModes, checkModelMode, type ModelModes, type ModeSupport } from './model-modes';
+export {
+  modelModes,
+  modelModesFromDirectory,
+  checkModelMode,
+  type ModelModes,
+  type ModeSupport,
+} from './model-modes';
 export {
   OnnxComponent,
   type SessionSettings,

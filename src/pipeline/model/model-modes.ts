@@ -1,6 +1,8 @@
 import { GiraffeError } from '../../errors';
 import type { GenerationMode } from '../generate-request';
+import { convInputChannels } from './conv-input-channels';
 import { isInpaintingUnet, type ModelContract } from './model-contract';
+import type { ModelDirectory } from './model-directory';
 
 /** Whether a model can do one kind of generation, and if not, why. */
 export interface ModeSupport {
@@ -20,7 +22,24 @@ const yes: ModeSupport = { supported: true };
  * blending (an approximation), a 9-channel one as diffusers' inpainting pipeline.
  */
 export function modelModes(contract: ModelContract): ModelModes {
-  const inpaintingUnet = isInpaintingUnet(contract.unet);
+  return modesOf(
+    isInpaintingUnet(contract.unet),
+    contract.unet.sampleChannels,
+    contract.vaeEncoder !== undefined,
+  );
+}
+
+/**
+ * {@link modelModes} from the files alone, without onnxruntime (for a process
+ * that serves requests and loads no model): the `vae_encoder` file's presence,
+ * and the U-Net's input channels read from its `conv_in` weight in the ONNX file.
+ */
+export function modelModesFromDirectory(directory: ModelDirectory): ModelModes {
+  const sampleChannels = convInputChannels(directory.onnxFiles.unet, 'sample') ?? 4;
+  return modesOf(sampleChannels === 9, sampleChannels, directory.vaeEncoderFile !== undefined);
+}
+
+function modesOf(inpaintingUnet: boolean, sampleChannels: number, hasEncoder: boolean): ModelModes {
   const noEncoder: ModeSupport = {
     supported: false,
     reason: 'the export has no vae_encoder (vae_encoder/model.onnx), which turns an input image into latents',
@@ -29,10 +48,10 @@ export function modelModes(contract: ModelContract): ModelModes {
     'text-to-image': inpaintingUnet
       ? {
           supported: false,
-          reason: `the U-Net is an inpainting U-Net (${contract.unet.sampleChannels} input channels): it needs an image and a mask_image`,
+          reason: `the U-Net is an inpainting U-Net (${sampleChannels} input channels): it needs an image and a mask_image`,
         }
       : yes,
-    'image-to-image': !contract.vaeEncoder
+    'image-to-image': !hasEncoder
       ? noEncoder
       : inpaintingUnet
         ? {
@@ -40,7 +59,7 @@ export function modelModes(contract: ModelContract): ModelModes {
             reason: 'the U-Net is an inpainting U-Net: send a mask_image with the image (white = repaint)',
           }
         : yes,
-    inpainting: contract.vaeEncoder ? yes : noEncoder,
+    inpainting: hasEncoder ? yes : noEncoder,
   };
 }
 

@@ -4,7 +4,9 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { GiraffeError } from '../../../src/errors';
 import {
+  modelModesFromDirectory,
   probeImage,
+  readModelDirectory,
   resolveRequest,
   sha256Of,
   sizeForImage,
@@ -245,6 +247,8 @@ describe('what a model can do', () => {
     const pipeline = await StableDiffusionPipeline.load(dir);
     try {
       expect(pipeline.info.modes['text-to-image']).toEqual({ supported: true });
+      // What an API process reads from the files alone, without onnxruntime, agrees.
+      expect(modelModesFromDirectory(readModelDirectory(dir))).toEqual(pipeline.info.modes);
       expect(pipeline.info.modes['image-to-image'].supported).toBe(false);
       expect(pipeline.info.modes['image-to-image'].reason).toContain('vae_encoder');
       const image = await solid(64, 64, '#808080');
@@ -265,6 +269,7 @@ describe('what a model can do', () => {
     try {
       expect(pipeline.model.contract.unet).toMatchObject({ sampleChannels: 9, latentChannels: 4 });
       expect(pipeline.info.modes['text-to-image'].supported).toBe(false);
+      expect(modelModesFromDirectory(readModelDirectory(dir))).toEqual(pipeline.info.modes);
       await expect(pipeline.generate({ prompt: 'x', steps: 2 })).rejects.toMatchObject({
         code: 'GIRAFFE_ERR_MODEL_MODE_UNSUPPORTED',
         message: expect.stringContaining('inpainting U-Net'),

@@ -264,4 +264,33 @@ describe('vae_encoder layouts', () => {
     }
     expect(outputs[1].equals(outputs[0])).toBe(true);
   });
+
+  it('inpaints several images with a fixed-batch-1 9-channel U-Net (guidance as two calls per step)', async () => {
+    const dir = path.join(tmp, 'batch-1-inpaint');
+    await writeFixtureModel(dir, { inpainting: true, vaeEncoder: 'latent_parameters', batch: 1 });
+    const pipeline = await StableDiffusionPipeline.load(dir);
+    try {
+      const image = await gradientPng();
+      const mask = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#fff' } })
+        .png()
+        .toBuffer();
+      const two = await pipeline.generate({
+        prompt: 'x',
+        image,
+        mask_image: mask,
+        width: 64,
+        height: 64,
+        steps: 3,
+        scheduler: 'euler_a',
+        seed: 9,
+        num_images: 2,
+      });
+      expect(two.images).toHaveLength(2);
+      expect(two.images[0].equals(two.images[1])).toBe(false);
+      const one = await pipeline.generate({ ...two.request, image, mask_image: mask, num_images: 1 });
+      expect(one.images).toHaveLength(1);
+    } finally {
+      await pipeline.close();
+    }
+  });
 });
