@@ -5,7 +5,7 @@ import type { Config } from '../config';
 import { createLogger } from '../logging';
 import { WorkerService } from '../worker';
 import { queueFromConfig, webhooksFromConfig } from './queue-from-config';
-import { DEMO_MODEL, resolveModel } from './resolve-model';
+import { DEMO_INPAINT_MODEL, DEMO_MODEL, resolveModel } from './resolve-model';
 
 export const serveUsage = `Usage: giraffe serve [--host HOST] [--port PORT] [--device cpu|cuda:N]
 
@@ -36,10 +36,17 @@ export async function serveCommand(argv: string[], config: Config): Promise<numb
   let worker: WorkerService | undefined;
   if (embedded) {
     const model = await resolveModel(config.DEFAULT_MODEL, config);
-    if (model.id === DEMO_MODEL) extraModels[DEMO_MODEL] = model.dir;
+    const models = [model];
+    if (model.id === DEMO_MODEL) {
+      extraModels[DEMO_MODEL] = model.dir;
+      // Inpainting out of the box: the demo's 9-channel twin is served beside it.
+      const inpaint = await resolveModel(DEMO_INPAINT_MODEL, config);
+      extraModels[DEMO_INPAINT_MODEL] = inpaint.dir;
+      models.push(inpaint);
+    }
     worker = await WorkerService.start({
       driver,
-      models: [model],
+      models,
       device: values.device ?? 'cpu',
       concurrency: 1,
       lockDurationMs: config.JOB_LOCK_MS,
@@ -51,6 +58,7 @@ export async function serveCommand(argv: string[], config: Config): Promise<numb
   } else if (config.DEFAULT_MODEL === DEMO_MODEL) {
     // API replicas accept `demo` jobs; the workers generate the model themselves.
     extraModels[DEMO_MODEL] = (await resolveModel(DEMO_MODEL, config)).dir;
+    extraModels[DEMO_INPAINT_MODEL] = (await resolveModel(DEMO_INPAINT_MODEL, config)).dir;
   }
 
   const app = await buildApp({ config, driver, logger, extraModels });
