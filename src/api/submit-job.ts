@@ -9,10 +9,11 @@ import { resolveRequest, type GenerateRequest } from '../pipeline/generate-reque
 import { idempotent } from './idempotency';
 import { acceptEdit, resolveEdit, type EditInput } from './edit-request';
 import { assertModeSupported, requestMode } from './model-modes';
+import { servedModel } from './served-model';
 
 /**
  * The one way a route turns a validated request into a queued job: the model
- * must be served, its queue must have room (MAX_QUEUE_DEPTH), defaults and a
+ * must be served by a live worker (see servedModel), its queue must have room (MAX_QUEUE_DEPTH), defaults and a
  * seed are filled in, and an `Idempotency-Key` makes a retried POST return
  * the job the first one made. Resolves with the job, its place in the queue
  * while it waits, and whether it is a replay. A new job costs no Redis read
@@ -37,17 +38,11 @@ export async function submitJob(
       },
     );
   }
-  const model = await catalog.get(modelId);
-  if (!model) {
-    throw new GiraffeError(
-      'GIRAFFE_ERR_MODEL_UNKNOWN',
-      `model: "${modelId}" is not served here (GET /v1/models lists the models)`,
-      {
-        field: 'model',
-      },
-    );
-  }
-  assertModeSupported(modelId, model.modes, requestMode(edit));
+  // A name the deployment does not know is refused before any image is decoded; whether a worker
+  // serves it is checked for new jobs only, below (a replay returns the job it made).
+  const catalogued = await catalog.get(modelId);
+  if (!catalogued) await servedModel(catalog, modelId);
+  assertModeSupported(modelId, catalogued?.modes, requestMode(edit));
   // Decoded and checked before anything is claimed or queued: a bad image loses nothing.
   const accepted = await acceptEdit(edit, {
     maxBytes: config.MAX_INPUT_IMAGE_BYTES,
@@ -63,6 +58,8 @@ export async function submitJob(
     accepted.fingerprintBody(idempotencyBody),
     config.RETENTION_SECONDS * 1000,
     async () => {
+      // Checked for new jobs only: a replay returns the job it made even once its model is unserved.
+      const model = await servedModel(catalog, modelId);
       const text = resolveRequest(
         { ...generation, ...accepted.size(generation.width ?? undefined, generation.height ?? undefined) },
         { size: model.defaults.width, scheduler: model.defaults.scheduler },

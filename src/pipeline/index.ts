@@ -30,6 +30,13 @@ export {
   type OutputFormat,
 } from './generate-request';
 export { probeImage, type ImageProbe, type ProbedFormat } from './image/probe-image';
+export {
+  checkpointKey,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  type CheckpointOptions,
+  type DenoiseCheckpoint,
+} from './checkpoint';
 export { ClipTokenizer } from './tokenizer';
 export { NumpyRandomState } from './random';
 export {

@@ -38,6 +38,8 @@ export interface DenoiseInput {
   readonly timestepCond?: Float32Array;
   /** Draws the noise of stochastic schedulers; continues the seed's stream after the initial latents. */
   readonly rng: NumpyRandomState;
+  /** Steps of this run already done (resumed from a checkpoint): the loop starts after them (after `firstStep`). @defaultValue 0 */
+  readonly startStep?: number;
   readonly onStep?: (progress: StepProgress) => void;
   readonly signal?: CancelSignal;
   /** Index in `scheduler.timesteps` of the first step (image-to-image starts part-way). @defaultValue 0 */
@@ -158,7 +160,7 @@ export async function denoise(input: DenoiseInput): Promise<Float32Array> {
   // onnxruntime reads it only during the awaited call.
   const doubled = classifierFree ? new Float32Array(inputCount * 2) : null;
   let latents = input.latents;
-  for (let i = first; i < timesteps.length; i++) {
+  for (let i = first + (input.startStep ?? 0); i < timesteps.length; i++) {
     throwIfCanceled(signal);
     const t = timesteps[i];
     const scaled = scheduler.scaleModelInput(latents, t);

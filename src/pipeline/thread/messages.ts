@@ -1,6 +1,7 @@
 import type { SerializedGiraffeError } from '../../errors';
 import type { GenerateResult, ModelInfo, PipelineOptions } from '../stable-diffusion-pipeline';
 import type { RequestImages, ResolvedRequest } from '../generate-request';
+import type { DenoiseCheckpoint } from '../checkpoint';
 
 /** Data the inference thread starts with. */
 export interface ThreadData {
@@ -18,6 +19,9 @@ export type ToThread =
       /** The input images' bytes, apart from the request (which only names their sha256). */
       readonly images: RequestImages;
       readonly wantSteps: boolean;
+      readonly resumeFrom?: DenoiseCheckpoint;
+      /** Checkpoints wanted this often (the main thread's `checkpoint.save` receives them). */
+      readonly checkpointIntervalMs?: number;
     }
   | { readonly type: 'close' };
 
@@ -34,6 +38,7 @@ export type FromThread =
       readonly predictedOriginal: Float32Array;
       readonly shape: readonly [number, number, number, number];
     }
+  | { readonly type: 'checkpoint'; readonly job: number; readonly checkpoint: DenoiseCheckpoint }
   | { readonly type: 'done'; readonly job: number; readonly result: GenerateResult }
   | {
       readonly type: 'failed';

@@ -4,6 +4,9 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import {
   createScheduler,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  type DenoiseCheckpoint,
   ensureDemoModel,
   parseA1111Parameters,
   readPngTextChunks,
@@ -203,6 +206,31 @@ describe('image-to-image and 4-channel inpainting on the demo model', () => {
     const again = await pipeline.generate({ ...result.request, image, mask_image: mask });
     expect(again.images[0].equals(result.images[0])).toBe(true);
     expect(result.timings.vae_encoder_ms).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['img2img, euler_a', { scheduler: 'euler_a', strength: 0.6 }],
+    ['4-channel inpainting, dpmpp_2m', { scheduler: 'dpmpp_2m', strength: 0.9, masked: true, mask_blur: 3 }],
+    ['4-channel inpainting, pndm', { scheduler: 'pndm', masked: true }],
+  ] as const)('%s resumes from a checkpoint with the same bytes', async (_n, c) => {
+    const { masked, ...fields } = c as { masked?: boolean } & Record<string, unknown>;
+    const request = { ...base, ...fields, image, ...(masked ? { mask_image: mask } : {}) };
+    const saved: DenoiseCheckpoint[] = [];
+    const whole = await pipeline.generate(request, {
+      checkpoint: { intervalMs: 0, save: (cp) => saved.push(cp) },
+    });
+    const steps = whole.timings.unet_calls;
+    expect(saved.map((cp) => cp.step)).toEqual(Array.from({ length: steps - 1 }, (_, i) => i + 1));
+    const cp = saved[Math.floor(saved.length / 2)];
+    const resumedSteps: number[] = [];
+    const resumed = await pipeline.generate(request, {
+      resumeFrom: decodeCheckpoint(encodeCheckpoint(cp)),
+      onStep: (p) => resumedSteps.push(p.step),
+    });
+    expect(resumed.resumed_from_step).toBe(cp.step);
+    expect(resumedSteps[0]).toBe(cp.step + 1);
+    expect(resumedSteps.at(-1)).toBe(steps);
+    expect(resumed.images[0].equals(whole.images[0])).toBe(true);
   });
 
   it('previews of the demo-inpaint variant keep the masked image outside the hole', async () => {
