@@ -38,6 +38,21 @@ const drivers = [
           inpaint: sharedPath('goldens', 'e2e2', 'inpaint-diffusers'),
         },
       });
+      // A worker announces the models (so the API queues their jobs) but takes none: jobs stay
+      // queued, and what the API stored can be inspected.
+      await svc.driver.workers.heartbeat(
+        {
+          id: 'announcer',
+          host: 'test',
+          pid: process.pid,
+          models: ['img2img', 'inpaint'],
+          device: 'cpu',
+          concurrency: 1,
+          started_at: new Date().toISOString(),
+          current_jobs: [],
+        },
+        600_000,
+      );
     });
 
     afterAll(async () => {
