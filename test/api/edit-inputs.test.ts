@@ -7,6 +7,7 @@ import { startDemoService, type DemoService } from '../helpers/demo-service';
 import { centreMaskPng, formBody, gradientPng, unusualImages } from '../helpers/edit-images';
 import { deleteKeys, REDIS_URL, testPrefix } from '../helpers/redis';
 import { hasShared, sharedPath } from '../helpers/shared';
+import { announceStandInWorker } from '../helpers/stand-in-worker';
 
 // What the API does with an edit's input images before any worker sees them:
 // they are checked, stored once beside the job's results (never in the job
@@ -40,19 +41,7 @@ const drivers = [
       });
       // A worker announces the models (so the API queues their jobs) but takes none: jobs stay
       // queued, and what the API stored can be inspected.
-      await svc.driver.workers.heartbeat(
-        {
-          id: 'announcer',
-          host: 'test',
-          pid: process.pid,
-          models: ['img2img', 'inpaint'],
-          device: 'cpu',
-          concurrency: 1,
-          started_at: new Date().toISOString(),
-          current_jobs: [],
-        },
-        600_000,
-      );
+      await announceStandInWorker(svc.driver, ['img2img', 'inpaint']);
     });
 
     afterAll(async () => {
