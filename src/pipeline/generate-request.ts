@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { GiraffeError } from '../errors';
-import { probeImage, type ImageProbe } from './image/probe-image';
+import { orientedSize, probeImage, type ImageProbe } from './image/probe-image';
 import { schedulerNames, type SchedulerName } from './schedulers';
 
 /** Largest seed: numpy's RandomState takes 32-bit seeds. */
@@ -260,7 +260,8 @@ export function resolveRequestWithImages(
   const maskSha = r.mask_image === undefined ? undefined : sha256Of(r.mask_image);
   if (r.mask_image_sha256 !== undefined && r.mask_image_sha256 !== maskSha)
     throw invalid('mask_image_sha256', `does not match the sha256 of \`mask_image\` (${maskSha})`);
-  const size = sizeForImage(probe.width, probe.height, r.width, r.height);
+  const shown = orientedSize(probe);
+  const size = sizeForImage(shown.width, shown.height, r.width, r.height);
   const inpaint = r.mask_image !== undefined;
   const request: ResolvedRequest = {
     ...base,

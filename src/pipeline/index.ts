@@ -29,7 +29,7 @@ export {
   type ResolvedRequest,
   type OutputFormat,
 } from './generate-request';
-export { probeImage, type ImageProbe, type ProbedFormat } from './image/probe-image';
+export { probeImage, orientedSize, type ImageProbe, type ProbedFormat } from './image/probe-image';
 export {
   checkpointKey,
   decodeCheckpoint,

@@ -39,6 +39,12 @@ export interface GenerateOptions {
   readonly resumeFrom?: DenoiseCheckpoint;
   /** Take checkpoints of the denoising state while it runs (and when canceled). */
   readonly checkpoint?: CheckpointOptions;
+  /**
+   * Called once the run's last `session.run` has returned (before the images
+   * are encoded), so a caller can give the device its next job while this one
+   * is encoded.
+   */
+  readonly onDeviceIdle?: () => void;
 }
 
 /** Milliseconds spent per stage; `session_run_ms` is the part spent inside onnxruntime. */
@@ -203,6 +209,7 @@ export class StableDiffusionPipeline {
     t0 = performance.now();
     const decoded = await decodeLatents(model, final, shape[0], shape[2], shape[3]);
     const vaeMs = performance.now() - t0;
+    options.onDeviceIdle?.();
 
     t0 = performance.now();
     const parameters = formatA1111Parameters({ ...r, model: model.directory.id });

@@ -14,6 +14,7 @@ import type { ModelInfo } from '../pipeline';
 import type { Logger } from 'pino';
 import { isGiraffeError } from '../errors';
 import type { CheckpointStore, JobContext, JobHandler, ResultStore } from '../queue';
+import type { DeviceGate } from './device-gate';
 import { JobCheckpoints } from './job-checkpoints';
 import type { ModelFingerprint } from './model-fingerprint';
 import type { ModelHost } from './model-host';
@@ -97,6 +98,8 @@ export interface GenerationHandlerOptions {
   /** Where running jobs keep their checkpoints, and how often they take one; absent: none are taken. */
   readonly checkpoints?: { readonly store: CheckpointStore; readonly intervalMs: number };
   readonly logger?: Logger;
+  /** Limits how many jobs do device work at once; absent: as many as the pipelines allow. */
+  readonly deviceGate?: DeviceGate;
 }
 
 /** Whether a failed run's checkpoint is worth keeping: for a retry or another worker, not after a final end. */
@@ -154,9 +157,28 @@ export function createGenerationHandler(
   options: GenerationHandlerOptions = {},
 ): JobHandler {
   return async (job: JobRecord, context: JobContext): Promise<JobResult> => {
-    // Loads the model if need be; the host cannot unload it until the job releases it.
-    const { pool, release } = await models.acquire(job.model);
-    const generation = pool.use(async (pipeline) => {
+    // The job the worker took ahead of time waits here for the device (see DeviceGate).
+    const leaveDevice = await options.deviceGate?.enter(context.signal);
+    let deviceDone = false;
+    let giveBack = (): void => undefined;
+    let release = (): void => undefined;
+    // Once the last session.run has returned, the copy, the model and the device may serve the
+    // next job while this one's images are encoded and stored.
+    const onDeviceIdle = (): void => {
+      if (deviceDone) return;
+      deviceDone = true;
+      giveBack();
+      release();
+      leaveDevice?.();
+    };
+    try {
+      // Loads the model if need be; the host cannot unload it until the job releases it.
+      const acquired = await models.acquire(job.model);
+      release = acquired.release;
+      const { pool } = acquired;
+      const borrowed = await pool.borrow();
+      giveBack = borrowed.giveBack;
+      const { pipeline } = borrowed;
       const started = performance.now();
       const previews = new PreviewMaker(context, {
         minIntervalMs: options.previewMinIntervalMs,
@@ -179,6 +201,7 @@ export function createGenerationHandler(
           signal: context.signal,
           resumeFrom,
           checkpoint: checkpoints?.options,
+          onDeviceIdle,
           onStep: (p) => {
             const elapsed = performance.now() - started;
             // A resumed run's first step says so; its ETA counts only the steps this attempt ran.
@@ -234,7 +257,8 @@ export function createGenerationHandler(
           output.images,
         ),
       };
-    });
-    return generation.finally(release);
+    } finally {
+      onDeviceIdle();
+    }
   };
 }

@@ -32,17 +32,7 @@ export async function blendLatentMask(
   w: number,
   blur: number,
 ): Promise<Float32Array> {
-  let data = mask.data;
-  if (blur > 0) {
-    const bytes = Buffer.from(mask.data.buffer, mask.data.byteOffset, mask.data.byteLength);
-    // sharp may hand a one-band raw image back as sRGB (three equal bands): keep the first.
-    const blurred = await sharp(bytes, { raw: { width: mask.width, height: mask.height, channels: 1 } })
-      .blur(Math.max(0.3, blur))
-      .extractChannel(0)
-      .raw()
-      .toBuffer();
-    data = new Uint8Array(blurred.buffer, blurred.byteOffset, mask.width * mask.height);
-  }
+  const data = blur > 0 ? (await blurMask(mask, blur)).data : mask.data;
   const out = new Float32Array(h * w);
   for (let i = 0; i < h; i++) {
     const y0 = Math.floor((i * mask.height) / h);
@@ -57,4 +47,16 @@ export async function blendLatentMask(
     }
   }
   return out;
+}
+
+/** The mask Gaussian-blurred by `blur` pixels (σ, as PIL's GaussianBlur radius). */
+export async function blurMask(mask: DecodedPixels, blur: number): Promise<DecodedPixels> {
+  const bytes = Buffer.from(mask.data.buffer, mask.data.byteOffset, mask.data.byteLength);
+  // sharp may hand a one-band raw image back as sRGB (three equal bands): keep the first.
+  const blurred = await sharp(bytes, { raw: { width: mask.width, height: mask.height, channels: 1 } })
+    .blur(Math.max(0.3, blur))
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
+  return { ...mask, data: new Uint8Array(blurred.buffer, blurred.byteOffset, mask.width * mask.height) };
 }

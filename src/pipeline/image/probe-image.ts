@@ -13,6 +13,15 @@ export interface ImageProbe {
   readonly height: number;
   /** Frames (APNG `acTL`, animated WebP `ANMF` chunks); 1 for still images, GIF counts are not read here. */
   readonly pages: number;
+  /** A JPEG's EXIF orientation (1–8) when it has one; 5–8 swap width and height once applied. */
+  readonly orientation?: number;
+}
+
+/** The size an image shows at once its EXIF orientation is applied (as decoding does). */
+export function orientedSize(probe: ImageProbe): { width: number; height: number } {
+  return (probe.orientation ?? 1) >= 5
+    ? { width: probe.height, height: probe.width }
+    : { width: probe.width, height: probe.height };
 }
 
 /** The header of `bytes`, or undefined when they are not a PNG, JPEG, WebP or GIF image this probe can read. */
@@ -52,7 +61,29 @@ function probePng(b: Buffer): ImageProbe | undefined {
 /** Start-of-frame markers (baseline, progressive, lossless …), not DHT (C4), JPG (C8) or DAC (CC). */
 const SOF = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
 
+/** The orientation tag (0x0112) of an APP1 Exif segment's first IFD, or undefined. */
+function exifOrientation(b: Buffer, start: number, end: number): number | undefined {
+  if (end - start < 14 || b.toString('latin1', start, start + 6) !== 'Exif\0\0') return undefined;
+  const tiff = start + 6;
+  const little = b.toString('latin1', tiff, tiff + 2) === 'II';
+  const u16 = (at: number): number => (little ? b.readUInt16LE(at) : b.readUInt16BE(at));
+  const u32 = (at: number): number => (little ? b.readUInt32LE(at) : b.readUInt32BE(at));
+  const ifd = tiff + u32(tiff + 4);
+  if (ifd + 2 > end) return undefined;
+  const entries = u16(ifd);
+  for (let i = 0; i < entries; i++) {
+    const entry = ifd + 2 + 12 * i;
+    if (entry + 12 > end) return undefined;
+    if (u16(entry) === 0x0112) {
+      const value = u16(entry + 8);
+      return value >= 1 && value <= 8 ? value : undefined;
+    }
+  }
+  return undefined;
+}
+
 function probeJpeg(b: Buffer): ImageProbe | undefined {
+  let orientation: number | undefined;
   for (let at = 2; at + 4 <= b.length;) {
     if (b[at] !== 0xff) return undefined;
     const marker = b[at + 1];
@@ -65,8 +96,12 @@ function probeJpeg(b: Buffer): ImageProbe | undefined {
       continue;
     }
     const length = b.readUInt16BE(at + 2);
+    if (marker === 0xe1 && orientation === undefined) {
+      orientation = exifOrientation(b, at + 4, Math.min(b.length, at + 2 + length));
+    }
     if (SOF.has(marker)) {
-      return { format: 'jpeg', height: b.readUInt16BE(at + 5), width: b.readUInt16BE(at + 7), pages: 1 };
+      const size = { height: b.readUInt16BE(at + 5), width: b.readUInt16BE(at + 7) };
+      return { format: 'jpeg', ...size, pages: 1, ...(orientation !== undefined ? { orientation } : {}) };
     }
     if (marker === 0xd9 || marker === 0xda) return undefined; // image data before any frame header
     at += 2 + length;

@@ -69,13 +69,16 @@ export async function encodeImageLatents(
   const factor = Math.fround(directory.vaeScalingFactor);
   const latents = new Float32Array(count);
   // The mean is the first half of the channel axis.
-  for (let i = 0; i < count; i++) latents[i] = Math.fround(factor * result.data[i]);
+  let finite = true;
   for (let i = 0; i < count; i++) {
-    if (!Number.isFinite(latents[i]))
-      throw new GiraffeError(
-        'GIRAFFE_ERR_MODEL_OUTPUT_INVALID',
-        'vae_encoder output contains NaN or infinite values',
-      );
+    const v = Math.fround(factor * result.data[i]);
+    finite &&= Number.isFinite(v);
+    latents[i] = v;
   }
+  if (!finite)
+    throw new GiraffeError(
+      'GIRAFFE_ERR_MODEL_OUTPUT_INVALID',
+      'vae_encoder output contains NaN or infinite values',
+    );
   return latents;
 }

@@ -2,11 +2,13 @@ import { performance } from 'node:perf_hooks';
 import type { RequestImages, ResolvedRequest } from '../generate-request';
 import { requestLimits } from '../generate-request';
 import { decodeInputImage, decodeInputMask } from '../image/decode-input-image';
+import { blurMask } from '../image/latent-mask';
 import { isInpaintingUnet, type LoadedModel } from '../model';
 import type { NumpyRandomState } from '../random';
 import type { Scheduler } from '../schedulers';
 import type { DenoiseHooks } from './denoise-hooks';
 import {
+  type ImageLatents,
   prepareBlendInpainting,
   prepareImageToImage,
   prepareInpainting,
@@ -64,11 +66,20 @@ export async function prepareModeLatents(
   ]);
   const inputDecodeMs = performance.now() - t0;
   const strength = r.strength ?? 1;
-  let start;
+  let start: ImageLatents;
   if (mask === undefined) {
     start = await prepareImageToImage(model, scheduler, rng, image, shape, r.steps, strength);
   } else if (isInpaintingUnet(model.contract.unet)) {
-    start = await prepareInpainting(model, scheduler, rng, image, mask, shape);
+    // diffusers has no mask blur; with one asked for, the model gets the blurred mask (as AUTOMATIC1111 does).
+    const blur = r.mask_blur ?? 0;
+    start = await prepareInpainting(
+      model,
+      scheduler,
+      rng,
+      image,
+      blur > 0 ? await blurMask(mask, blur) : mask,
+      shape,
+    );
   } else {
     start = await prepareBlendInpainting(
       model,

@@ -39,6 +39,8 @@ export type FromThread =
       readonly shape: readonly [number, number, number, number];
     }
   | { readonly type: 'checkpoint'; readonly job: number; readonly checkpoint: DenoiseCheckpoint }
+  /** The job's last `session.run` returned: the thread takes the next job while it encodes this one's images. */
+  | { readonly type: 'device-idle'; readonly job: number }
   | { readonly type: 'done'; readonly job: number; readonly result: GenerateResult }
   | {
       readonly type: 'failed';

@@ -211,6 +211,23 @@ describe('decoding input images to 8-bit sRGB', () => {
     expect(at(stretched, 28, 30)).toEqual([0, 0, 255]);
   });
 
+  it('applies EXIF orientation, in the size a request takes from the header too', async () => {
+    // 96×48 stored, left half red, right half blue; orientation 6 shows it turned 90° clockwise.
+    const stored = await sharp({ create: { width: 96, height: 48, channels: 3, background: '#0000ff' } })
+      .composite([{ input: await solid(48, 48, '#ff0000'), left: 0, top: 0 }])
+      .jpeg({ quality: 95 })
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
+    expect(probeImage(stored)).toMatchObject({ width: 96, height: 48, orientation: 6 });
+    const r = resolveRequest({ prompt: 'x', image: stored }, defaults);
+    expect([r.width, r.height]).toEqual([64, 96]); // 48 → 64 (the minimum side), 96
+    const d = await decodeInputImage(stored, { ...fit, width: 48, height: 96 });
+    const top = Array.from(d.data.subarray(3 * (4 * 48 + 24), 3 * (4 * 48 + 24) + 3));
+    const bottom = Array.from(d.data.subarray(3 * (90 * 48 + 24), 3 * (90 * 48 + 24) + 3));
+    expect(top[0]).toBeGreaterThan(200);
+    expect(bottom[2]).toBeGreaterThan(200);
+  });
+
   it('reads a mask as PIL luminance and resizes a mask of another size to the image', async () => {
     const small = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#000' } })
       .composite([{ input: await solid(8, 16, '#ffffff'), left: 8, top: 0 }])

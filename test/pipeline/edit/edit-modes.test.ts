@@ -249,6 +249,9 @@ describe('image-to-image and 4-channel inpainting on the demo model', () => {
           for (let c = 0; c < 3; c++, n++)
             far += Math.abs(ours[3 * (y * SIZE + x) + c] - original[3 * (y * SIZE + x) + c]);
       expect(far / n).toBeLessThan(20);
+      // A mask blur reaches the 9-channel U-Net too (diffusers has none; AUTOMATIC1111 blurs first).
+      const blurred = await inpaint.generate({ ...base, steps: 20, image, mask_image: mask, mask_blur: 8 });
+      expect(blurred.images[0].equals(result.images[0])).toBe(false);
     } finally {
       await inpaint.close();
     }
@@ -321,4 +324,30 @@ describe('vae_encoder layouts', () => {
       await pipeline.close();
     }
   });
+
+  it.each(['euler', 'ddim', 'dpmpp_2m', 'pndm'] as const)(
+    'runs img2img and inpainting on a v-prediction model with %s',
+    async (scheduler) => {
+      const dir = path.join(tmp, 'vpred');
+      if (!fs.existsSync(dir)) {
+        await writeFixtureModel(dir, { vaeEncoder: 'latent_sample' });
+        const file = path.join(dir, 'scheduler', 'scheduler_config.json');
+        const config = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+        fs.writeFileSync(file, JSON.stringify({ ...config, prediction_type: 'v_prediction' }));
+      }
+      const pipeline = await StableDiffusionPipeline.load(dir);
+      try {
+        expect(pipeline.info.schedulerConfig.prediction_type).toBe('v_prediction');
+        const image = await gradientPng();
+        const mask = await cornerMask();
+        const request = { prompt: 'x', image, width: 64, height: 64, steps: 5, scheduler, seed: 2 };
+        const i2i = await pipeline.generate({ ...request, strength: 0.7 });
+        const inpaint = await pipeline.generate({ ...request, mask_image: mask });
+        for (const r of [i2i, inpaint]) expect((await decodeRgb(r.images[0])).data.length).toBe(64 * 64 * 3);
+        expect(i2i.images[0].equals(inpaint.images[0])).toBe(false);
+      } finally {
+        await pipeline.close();
+      }
+    },
+  );
 });
