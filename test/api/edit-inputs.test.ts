@@ -149,6 +149,25 @@ const drivers = [
       }
     });
 
+    it('accepts a mask of another size than the image (the pipeline resizes it, as diffusers does)', async () => {
+      const res = await svc.app.inject({
+        method: 'POST',
+        url: '/v1/generate',
+        payload: {
+          prompt: 'x',
+          model: 'inpaint',
+          image: (await gradientPng(64, 64)).toString('base64'),
+          mask_image: (await centreMaskPng(32, 48)).toString('base64'),
+        },
+      });
+      expect(res.statusCode).toBe(202);
+      expect(res.json().request).toMatchObject({
+        width: 64,
+        height: 64,
+        mask_image: { width: 32, height: 48 },
+      });
+    });
+
     it('keeps a request with an Idempotency-Key to one job and one stored image', async () => {
       const png = await gradientPng(64, 64);
       const send = () =>
