@@ -450,6 +450,8 @@
     setStatus('Submitting…');
     let job;
     try {
+      // The edit panel (edit-panel.js) adds image, mask_image and strength when an image is chosen.
+      Object.assign(body, await globalThis.giraffeEditFields());
       job = await (await api('POST', '/v1/generate', body)).json();
     } catch (err) {
       // Nothing was made: the last job's progress must not look like this request's (issue 17, item 20).
