@@ -41,6 +41,9 @@ export async function startA1111Server(
     service,
     url,
     async close() {
+      // A test that abandons a request (as a client that hangs up does) can leave its
+      // keep-alive connection looking busy; do not wait the 72 s keep-alive timeout for it.
+      service.app.server.closeAllConnections();
       await service.close();
       fs.rmSync(tmp, { recursive: true, force: true });
     },

@@ -88,7 +88,9 @@ describe('open-webui against giraffe as its AUTOMATIC1111 backend', () => {
     });
     expect(info.all_seeds).toEqual([info.seed, info.seed]);
     expect(info.infotexts).toHaveLength(2);
-    expect((info.infotexts as string[])[0]).toMatch(/^a giraffe on a skateboard\nNegative prompt: blurry\nSteps: 2, Sampler: Euler, CFG scale: 7, Seed: \d+, Size: 64x72/);
+    expect((info.infotexts as string[])[0]).toMatch(
+      /^a giraffe on a skateboard\nNegative prompt: blurry\nSteps: 2, Sampler: Euler, CFG scale: 7, Seed: \d+, Size: 64x72/,
+    );
   });
 
   it('works with no auth configured when the server has no keys (empty authorization header)', async () => {
