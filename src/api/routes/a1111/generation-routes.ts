@@ -7,7 +7,8 @@ import { img2imgRequestSchema, txt2imgRequestSchema } from './generation-request
 import { editFields } from './img2img-fields';
 import type { A1111OptionsStore } from './options-store';
 import { IMAGE_BODY_LIMIT } from './png-info';
-import { A1111_DEFAULTS, resolveCall, runGeneration } from './run-generation';
+import { A1111_DEFAULTS, resolveCall } from './resolve-call';
+import { runGeneration } from './run-generation';
 
 /** Options of {@link a1111GenerationRoutes}. */
 export interface A1111GenerationRoutesOptions {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { JobRecord } from '../../../jobs';
 import type { Img2ImgRequest, Txt2ImgRequest } from './generation-request';
-import type { ResolvedCall } from './run-generation';
+import type { ResolvedCall } from './resolve-call';
 
 /** giraffe's package version, for `info.version` (A1111 writes its own there); src/ and dist/ alike sit four levels below the root. */
 const version = (
