@@ -83,7 +83,10 @@ export const configSchema = z.object({
    * SillyTavern and other A1111 clients speak (docs/a1111-api.md).
    * @defaultValue `true`
    */
-  A1111_API: z.stringbool().default(true),
+  A1111_API: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   /**
    * How long an A1111 `txt2img`/`img2img` call waits for its job before it is
    * canceled and answered with 504, in ms. A1111 answers when the picture is
