@@ -83,13 +83,13 @@ export const errorCatalogue = {
   },
   GIRAFFE_ERR_MODEL_EXISTS: { status: 409, title: 'Model already exists', retryable: false },
   GIRAFFE_ERR_MODEL_PATH_REFUSED: { status: 400, title: 'Path outside MODELS_DIR', retryable: false },
-  GIRAFFE_ERR_A1111_UNSUPPORTED: {
+  GIRAFFE_ERR_SDAPI_UNSUPPORTED: {
     status: 422,
     title: 'AUTOMATIC1111 option not supported',
     retryable: false,
   },
-  GIRAFFE_ERR_A1111_IMAGE_INVALID: { status: 422, title: 'Not a readable image', retryable: false },
-  GIRAFFE_ERR_A1111_TIMEOUT: { status: 504, title: 'Job did not finish in time', retryable: true },
+  GIRAFFE_ERR_SDAPI_IMAGE_INVALID: { status: 422, title: 'Not a readable image', retryable: false },
+  GIRAFFE_ERR_SDAPI_TIMEOUT: { status: 504, title: 'Job did not finish in time', retryable: true },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -165,7 +165,7 @@ describe('SillyTavern against giraffe as its AUTOMATIC1111 URL', () => {
     expect(res.status).toBe(422);
     const body = (await res.json()) as Record<string, unknown>;
     expect(body).toEqual({
-      error: 'GIRAFFE_ERR_A1111_UNSUPPORTED',
+      error: 'GIRAFFE_ERR_SDAPI_UNSUPPORTED',
       detail: expect.stringContaining('enable_hr: hires fix is not supported'),
       body: '',
       errors: expect.stringContaining('enable_hr'),

@@ -25,7 +25,7 @@ function kindOf(bytes: Buffer): ImageKind | undefined {
  */
 export function decodeBase64Image(text: string, field: string): { bytes: Buffer; kind: ImageKind } {
   const fail = (why: string): never => {
-    throw new GiraffeError('GIRAFFE_ERR_A1111_IMAGE_INVALID', `${field}: ${why}`, { field });
+    throw new GiraffeError('GIRAFFE_ERR_SDAPI_IMAGE_INVALID', `${field}: ${why}`, { field });
   };
   let payload = text.trim();
   if (payload.startsWith('data:')) {

@@ -133,7 +133,7 @@ export const img2imgRequestSchema = z
 export type Img2ImgRequest = z.output<typeof img2imgRequestSchema>;
 
 function refuse(field: string, why: string): never {
-  throw new GiraffeError('GIRAFFE_ERR_A1111_UNSUPPORTED', `${field}: ${why}`, { field });
+  throw new GiraffeError('GIRAFFE_ERR_SDAPI_UNSUPPORTED', `${field}: ${why}`, { field });
 }
 
 const nonEmpty = (value: string | null | undefined): boolean =>

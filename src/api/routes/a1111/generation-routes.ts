@@ -39,7 +39,7 @@ const json = <S extends z.ZodType>(schema: S, description: string) => ({
 const errorResponses = {
   401: json(a1111ErrorSchema, 'Missing or unknown API key (Basic with the key as password, or Bearer).'),
   409: json(a1111ErrorSchema, 'The job was interrupted (`POST /sdapi/v1/interrupt`) or canceled.'),
-  422: json(a1111ErrorSchema, 'Invalid or unsupported field (`GIRAFFE_ERR_A1111_UNSUPPORTED` names it).'),
+  422: json(a1111ErrorSchema, 'Invalid or unsupported field (`GIRAFFE_ERR_SDAPI_UNSUPPORTED` names it).'),
   500: json(a1111ErrorSchema, 'The job failed, or the server did.'),
   503: json(a1111ErrorSchema, 'The queue is full or unavailable; retry after `Retry-After` seconds.'),
   504: json(a1111ErrorSchema, 'The job did not finish within A1111_WAIT_TIMEOUT_MS and was canceled.'),
@@ -111,7 +111,7 @@ export const a1111GenerationRoutes: FastifyPluginAsyncZod<A1111GenerationRoutesO
       const body = request.body;
       if (!canEdit)
         throw new GiraffeError(
-          'GIRAFFE_ERR_A1111_UNSUPPORTED',
+          'GIRAFFE_ERR_SDAPI_UNSUPPORTED',
           'img2img: this build has no image editing yet',
           {
             field: 'init_images',

@@ -51,7 +51,7 @@ export async function editFields(body: Img2ImgRequest): Promise<EditFields> {
       try {
         mask = await sharp(mask).flatten({ background: '#000000' }).greyscale().negate().png().toBuffer();
       } catch {
-        throw new GiraffeError('GIRAFFE_ERR_A1111_IMAGE_INVALID', 'mask: the image could not be decoded', {
+        throw new GiraffeError('GIRAFFE_ERR_SDAPI_IMAGE_INVALID', 'mask: the image could not be decoded', {
           field: 'mask',
         });
       }

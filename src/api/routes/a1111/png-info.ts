@@ -74,7 +74,7 @@ function assertNoTextBomb(png: Buffer): void {
       zlib.inflateSync(body, { maxOutputLength: MAX_TEXT_BYTES });
     } catch {
       throw new GiraffeError(
-        'GIRAFFE_ERR_A1111_IMAGE_INVALID',
+        'GIRAFFE_ERR_SDAPI_IMAGE_INVALID',
         `image: a compressed ${type} chunk is corrupt or inflates beyond ${MAX_TEXT_BYTES} bytes`,
         { field: 'image' },
       );
@@ -88,7 +88,7 @@ function readTextChunks(png: Buffer): Record<string, string> {
     return readPngTextChunks(png);
   } catch (err) {
     const why = err instanceof Error ? err.message : 'unreadable';
-    throw new GiraffeError('GIRAFFE_ERR_A1111_IMAGE_INVALID', `image: not a readable PNG (${why})`, {
+    throw new GiraffeError('GIRAFFE_ERR_SDAPI_IMAGE_INVALID', `image: not a readable PNG (${why})`, {
       field: 'image',
     });
   }

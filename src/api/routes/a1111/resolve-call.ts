@@ -26,7 +26,7 @@ export interface ResolvedCall {
 }
 
 function unsupported(field: string, message: string): never {
-  throw new GiraffeError('GIRAFFE_ERR_A1111_UNSUPPORTED', `${field}: ${message}`, { field });
+  throw new GiraffeError('GIRAFFE_ERR_SDAPI_UNSUPPORTED', `${field}: ${message}`, { field });
 }
 
 const samplesFormats: Readonly<Record<string, OutputFormat>> = {

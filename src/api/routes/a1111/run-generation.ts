@@ -76,7 +76,7 @@ export async function runGeneration(
     reply,
     a1111Error(
       504,
-      'GIRAFFE_ERR_A1111_TIMEOUT',
+      'GIRAFFE_ERR_SDAPI_TIMEOUT',
       `job ${job.id} was canceled: ${why} (A1111_WAIT_TIMEOUT_MS)`,
     ),
   );
