@@ -47,8 +47,18 @@ export const configSchema = z.object({
   RESULTS_STORE: z.enum(['redis', 'files']).default('redis'),
   /** Attempts per job before it fails for good (transient errors, crashed workers). @defaultValue `3` */
   JOB_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
-  /** A worker that stops renewing a job's lock for this long loses the job to another worker, in ms. @defaultValue `30000` */
-  JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  /**
+   * A worker that stops renewing a job's lock for this long loses the job to another worker, in ms; the
+   * lock is renewed every half of it and looked for every half of it, so a killed worker's job runs again
+   * on another within about twice this. @defaultValue `6000`
+   */
+  JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(6000),
+  /**
+   * A running job saves its denoising state (latents, scheduler history, random state) this often, in
+   * ms, so a worker that takes it over resumes there instead of at step 1; also on SIGTERM. `0`: never.
+   * @defaultValue `2000`
+   */
+  CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).default(2000),
   /** On SIGTERM a worker lets its running job finish for this long before handing it back, in ms. @defaultValue `30000` */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   /** Requests one API key (or, without keys, one client address) may make per window. @defaultValue `300` */

@@ -47,6 +47,7 @@ export const errorCatalogue = {
   GIRAFFE_ERR_GENERATION_CANCELED: { status: 409, title: 'Generation canceled', retryable: false },
   GIRAFFE_ERR_GENERATION_FAILED: { status: 500, title: 'Generation failed', retryable: true },
   GIRAFFE_ERR_MODEL_OUTPUT_INVALID: { status: 500, title: 'Model produced invalid output', retryable: false },
+  GIRAFFE_ERR_CHECKPOINT_INVALID: { status: 500, title: 'Checkpoint unreadable', retryable: false },
   GIRAFFE_ERR_PIPELINE_CLOSED: { status: 503, title: 'Pipeline is closed', retryable: true },
   GIRAFFE_ERR_QUEUE_UNAVAILABLE: { status: 503, title: 'Job queue unavailable', retryable: true },
   GIRAFFE_ERR_WEBHOOK_URL_INVALID: { status: 400, title: 'Invalid webhook URL', retryable: false },

@@ -127,6 +127,11 @@ const jobProgressSchema = z.looseObject({
   steps: count,
   elapsed_ms: z.number().min(0),
   eta_ms: z.number().min(0).describe('Estimated time to the last step, from the mean step time so far.'),
+  resumed_from_step: count
+    .optional()
+    .describe(
+      'Set when this attempt resumed the checkpoint of a worker that was killed or stopped: the steps it took over.',
+    ),
 });
 
 const jobErrorSchema = z.looseObject({

@@ -43,6 +43,7 @@ export async function serveCommand(argv: string[], config: Config): Promise<numb
       device: values.device ?? 'cpu',
       concurrency: 1,
       lockDurationMs: config.JOB_LOCK_MS,
+      checkpointIntervalMs: config.CHECKPOINT_INTERVAL_MS,
       previewMinIntervalMs: config.PREVIEW_MIN_INTERVAL_MS,
       webhooks: webhooksFromConfig(config),
       intraOpThreads: config.ORT_INTRA_OP_THREADS,

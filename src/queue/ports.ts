@@ -169,7 +169,7 @@ export interface ConsumerOptions {
   /**
    * bullmq: how long a job's lock lasts without renewal; a worker that stops
    * renewing (killed, frozen) loses the job to another after this long.
-   * Renewed every half of it. @defaultValue 30,000
+   * Renewed every half of it. @defaultValue 6,000
    */
   readonly lockDurationMs?: number;
 }
@@ -187,11 +187,23 @@ export interface JobConsumer {
 }
 
 /** One driver: the ports plus how workers consume. */
+/**
+ * The latest denoising checkpoint of each running job (opaque bytes), so that
+ * the worker that takes a job over resumes it instead of starting again.
+ */
+export interface CheckpointStore {
+  /** Replaces the job's checkpoint; it expires with the job's retention at the latest. */
+  save(jobId: string, data: Buffer): Promise<void>;
+  load(jobId: string): Promise<Buffer | undefined>;
+  delete(jobId: string): Promise<void>;
+}
+
 export interface QueueDriver {
   readonly name: 'memory' | 'bullmq';
   readonly queue: JobQueue;
   readonly events: EventBus;
   readonly results: ResultStore;
+  readonly checkpoints: CheckpointStore;
   readonly workers: WorkerRegistry;
   consume(model: string, handler: JobHandler, options: ConsumerOptions): JobConsumer;
   /** Answers whether the backing store is reachable (Redis PING); always true in memory. */

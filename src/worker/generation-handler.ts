@@ -4,7 +4,10 @@ import * as path from 'node:path';
 import { env as ortEnv } from 'onnxruntime-node';
 import type { JobRecord, JobResult, ReproducibilityRecord, ResolvedJobRequest } from '../jobs';
 import type { ModelInfo } from '../pipeline';
-import type { JobContext, JobHandler, ResultStore } from '../queue';
+import type { Logger } from 'pino';
+import { isGiraffeError } from '../errors';
+import type { CheckpointStore, JobContext, JobHandler, ResultStore } from '../queue';
+import { JobCheckpoints } from './job-checkpoints';
 import type { ModelFingerprint } from './model-fingerprint';
 import type { PipelinePool } from './pipeline-pool';
 import { PreviewMaker } from './preview-maker';
@@ -71,6 +74,19 @@ function reproducibilityRecord(
   };
 }
 
+export interface GenerationHandlerOptions {
+  readonly previewMinIntervalMs?: number;
+  /** Where running jobs keep their checkpoints, and how often they take one; absent: none are taken. */
+  readonly checkpoints?: { readonly store: CheckpointStore; readonly intervalMs: number };
+  readonly logger?: Logger;
+}
+
+/** Whether a failed run's checkpoint is worth keeping: for a retry or another worker, not after a final end. */
+function keepsCheckpoint(err: unknown, signal: AbortSignal): boolean {
+  if (signal.aborted) return !isGiraffeError(signal.reason, 'GIRAFFE_ERR_GENERATION_CANCELED');
+  return !isGiraffeError(err) || err.retryable;
+}
+
 /**
  * Runs a job on a loaded model: generates with the job's resolved request
  * (seed included, so a retry on another worker makes the same bytes), reports
@@ -81,7 +97,7 @@ function reproducibilityRecord(
 export function createGenerationHandler(
   pools: ReadonlyMap<string, PipelinePool>,
   results: ResultStore,
-  options: { readonly previewMinIntervalMs?: number } = {},
+  options: GenerationHandlerOptions = {},
 ): JobHandler {
   return async (job: JobRecord, context: JobContext): Promise<JobResult> => {
     const pool = pools.get(job.model);
@@ -93,25 +109,49 @@ export function createGenerationHandler(
         taesd: pool.taesd,
       });
       let pending: Promise<void> = Promise.resolve();
-      const output = await pipeline.generate(job.request, {
-        signal: context.signal,
-        onStep: (p) => {
-          const elapsed = performance.now() - started;
-          const eta = (elapsed / p.step) * (p.steps - p.step);
-          // Progress goes out in step order; a slow bus never blocks the denoising thread.
-          pending = pending
-            .then(() =>
-              context.progress({
-                step: p.step,
-                steps: p.steps,
-                elapsed_ms: Math.round(elapsed),
-                eta_ms: Math.round(eta),
-              }),
-            )
-            .catch(() => undefined);
-          previews.offer(p);
-        },
-      });
+      const checkpoints =
+        options.checkpoints &&
+        new JobCheckpoints(
+          options.checkpoints.store,
+          job.id,
+          options.checkpoints.intervalMs,
+          options.logger?.child({ job_id: job.id }),
+        );
+      // An earlier attempt (a killed or stopped worker) may have left the denoising state it reached.
+      const resumeFrom = await checkpoints?.load();
+      let resumed = 0;
+      const output = await pipeline
+        .generate(job.request, {
+          signal: context.signal,
+          resumeFrom,
+          checkpoint: checkpoints?.options,
+          onStep: (p) => {
+            const elapsed = performance.now() - started;
+            // A resumed run's first step says so; its ETA counts only the steps this attempt ran.
+            if (resumed === 0 && resumeFrom !== undefined && p.step === resumeFrom.step + 1)
+              resumed = resumeFrom.step;
+            const eta = (elapsed / (p.step - resumed)) * (p.steps - p.step);
+            // Progress goes out in step order; a slow bus never blocks the denoising thread.
+            pending = pending
+              .then(() =>
+                context.progress({
+                  step: p.step,
+                  steps: p.steps,
+                  elapsed_ms: Math.round(elapsed),
+                  eta_ms: Math.round(eta),
+                  ...(resumed > 0 ? { resumed_from_step: resumed } : {}),
+                }),
+              )
+              .catch(() => undefined);
+            previews.offer(p);
+          },
+        })
+        .catch(async (err: unknown) => {
+          // Handed back or retried: the next attempt resumes from the state this one reached.
+          if (keepsCheckpoint(err, context.signal)) await checkpoints?.flush();
+          else await checkpoints?.discard();
+          throw err;
+        });
       await pending;
       // The last step's preview goes out before the job's final event.
       await previews.flush();
@@ -119,6 +159,7 @@ export function createGenerationHandler(
       await Promise.all(
         output.images.map((data, index) => results.put(job.id, index, { data, content_type: contentType })),
       );
+      await checkpoints?.discard();
       return {
         images: output.images.map((data, index) => ({
           index,

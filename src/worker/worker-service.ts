@@ -20,7 +20,7 @@ export interface WorkerServiceOptions {
   readonly device?: string;
   /** Jobs run at once per model, each on its own inference thread. @defaultValue 1 */
   readonly concurrency?: number;
-  /** See ConsumerOptions.lockDurationMs. @defaultValue 30,000 */
+  /** See ConsumerOptions.lockDurationMs. @defaultValue 6,000 */
   readonly lockDurationMs?: number;
   /** How often the worker announces itself; it counts as gone after three missed beats. @defaultValue 5,000 */
   readonly heartbeatMs?: number;
@@ -31,6 +31,8 @@ export interface WorkerServiceOptions {
   readonly webhooks?: WorkerWebhookOptions;
   /** Previews of a job's steps are made at most this often (PREVIEW_MIN_INTERVAL_MS). @defaultValue 0 */
   readonly previewMinIntervalMs?: number;
+  /** Running jobs save a checkpoint this often (CHECKPOINT_INTERVAL_MS); 0 or absent: never. @defaultValue 0 */
+  readonly checkpointIntervalMs?: number;
 }
 
 /** How a worker sends job webhooks (the WEBHOOK_* settings). */
@@ -96,8 +98,11 @@ export class WorkerService {
 
   #consume(): void {
     const { driver, logger } = this.options;
+    const checkpointMs = this.options.checkpointIntervalMs ?? 0;
     const handler = createGenerationHandler(this.pools, driver.results, {
       previewMinIntervalMs: this.options.previewMinIntervalMs,
+      checkpoints: checkpointMs > 0 ? { store: driver.checkpoints, intervalMs: checkpointMs } : undefined,
+      logger,
     });
     const webhooks = this.options.webhooks;
     if (webhooks) {

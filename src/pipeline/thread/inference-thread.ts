@@ -6,8 +6,19 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { GiraffeError, type SerializedGiraffeError } from '../../errors';
 import { StableDiffusionPipeline } from '../stable-diffusion-pipeline';
+import type { DenoiseCheckpoint } from '../checkpoint';
 import type { FromThread, ThreadData, ToThread } from './messages';
 import { ownedBuffers } from './owned-buffers';
+
+/** The buffers a checkpoint owns (its latents, scheduler history and RNG key). */
+function checkpointBuffers(cp: DenoiseCheckpoint): ArrayBuffer[] {
+  const arrays = [cp.latents, cp.rng.key];
+  for (const v of Object.values(cp.scheduler)) {
+    if (v instanceof Float32Array) arrays.push(v);
+    else if (Array.isArray(v)) arrays.push(...(v as readonly Float32Array[]));
+  }
+  return arrays.map((a) => a.buffer as ArrayBuffer);
+}
 
 function serialize(err: unknown): SerializedGiraffeError | { message: string } {
   if (err instanceof GiraffeError) return err.toJSON();
@@ -40,7 +51,7 @@ async function main(): Promise<void> {
       });
       return;
     }
-    const { job, request, wantSteps } = msg;
+    const { job, request, wantSteps, resumeFrom, checkpointIntervalMs } = msg;
     chain = chain.then(async () => {
       const signal = {
         get aborted() {
@@ -70,6 +81,16 @@ async function main(): Promise<void> {
                 );
               }
             : undefined,
+          resumeFrom,
+          checkpoint:
+            checkpointIntervalMs === undefined
+              ? undefined
+              : {
+                  intervalMs: checkpointIntervalMs,
+                  // The checkpoint's arrays are copies of its own: they move without another copy.
+                  save: (checkpoint) =>
+                    send({ type: 'checkpoint', job, checkpoint }, checkpointBuffers(checkpoint)),
+                },
         });
         send({ type: 'done', job, result }, ownedBuffers(result.images));
       } catch (err) {

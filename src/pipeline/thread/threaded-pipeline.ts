@@ -160,6 +160,8 @@ export class ThreadedPipeline {
       job: next.job,
       request: next.request,
       wantSteps: next.options.onStep !== undefined,
+      resumeFrom: next.options.resumeFrom,
+      checkpointIntervalMs: next.options.checkpoint?.intervalMs,
     };
     this.#worker.postMessage(msg);
   }
@@ -181,6 +183,12 @@ export class ThreadedPipeline {
         // A failing progress callback must not take the generation down with it.
       }
       if (running.options.signal?.aborted) Atomics.store(this.#cancel, 0, running.job);
+    } else if (msg.type === 'checkpoint' && running?.job === msg.job) {
+      try {
+        running.options.checkpoint?.save(msg.checkpoint);
+      } catch {
+        // Like progress: a failing store must not take the generation down with it.
+      }
     } else if ((msg.type === 'done' || msg.type === 'failed') && running?.job === msg.job) {
       this.#running = undefined;
       this.#settle(running, msg.type === 'done' ? reviveResult(msg.result) : reviveError(msg.error));

@@ -5,6 +5,7 @@ import { JobLifecycle, resolveSettings } from '../job-lifecycle';
 import type { ConsumerOptions, DriverOptions, JobConsumer, JobHandler, QueueDriver } from '../ports';
 import { BullmqConsumer } from './bullmq-consumer';
 import { BullmqJobQueue } from './bullmq-job-queue';
+import { RedisCheckpointStore } from './redis-checkpoint-store';
 import { RedisEventBus } from './redis-event-bus';
 import { closeRedis, openRedis, pingRedis } from './redis-connections';
 import { RedisJobStore } from './redis-job-store';
@@ -49,6 +50,7 @@ export function createBullmqDriver(options: BullmqDriverOptions): QueueDriver {
     queue,
     events: new RedisEventBus(store, subscriber, keys),
     results,
+    checkpoints: new RedisCheckpointStore(redis, keys, settings.retentionMs),
     workers: new RedisWorkerRegistry(redis, keys),
     consume(model: string, handler: JobHandler, consumerOptions: ConsumerOptions): JobConsumer {
       if (closing) throw new GiraffeError('GIRAFFE_ERR_QUEUE_UNAVAILABLE', 'the queue driver is closed');

@@ -35,6 +35,11 @@ export class RedisKeys {
     return `${this.prefix}:models`;
   }
 
+  /** String: a running job's latest denoising checkpoint. */
+  checkpoint(id: string): string {
+    return `${this.prefix}:checkpoint:${id}`;
+  }
+
   /** Hash: a job's result images (field `<index>`) and content types (`<index>:type`). */
   result(id: string): string {
     return `${this.prefix}:result:${id}`;
