@@ -103,6 +103,19 @@ export const configSchema = z.object({
    * done; clients wait that long. @defaultValue `600000` (10 minutes)
    */
   A1111_WAIT_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(600_000),
+  /**
+   * Embedded mode: memory the loaded models may take together, in MiB,
+   * estimated from the size of their files. Models load on first use; to
+   * load another, the least recently used idle one is unloaded. `0`: half of
+   * the machine's memory. @defaultValue `0`
+   */
+  MODEL_MEMORY_BUDGET_MB: z.coerce.number().min(0).max(16_777_216).default(0),
+  /**
+   * A job waiting for a model that no live worker has served for this long
+   * fails with GIRAFFE_ERR_MODEL_UNSERVED instead of waiting for ever, in ms.
+   * Longer than a worker takes to restart and load its models. @defaultValue `300000`
+   */
+  UNSERVED_MODEL_TIMEOUT_MS: z.coerce.number().int().min(100).max(86_400_000).default(300_000),
   /** onnxruntime intra-op threads per inference session; 0 lets onnxruntime choose. @defaultValue `0` */
   ORT_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
   /**

@@ -34,6 +34,7 @@ export const errorCatalogue = {
     retryable: true,
   },
   GIRAFFE_ERR_MODEL_UNKNOWN: { status: 400, title: 'Unknown model', retryable: false },
+  GIRAFFE_ERR_MODEL_UNSERVED: { status: 503, title: 'No worker serves the model', retryable: true },
   GIRAFFE_ERR_INTERNAL: { status: 500, title: 'Internal server error', retryable: true },
   GIRAFFE_ERR_MODEL_NOT_FOUND: { status: 404, title: 'Model not found', retryable: false },
   GIRAFFE_ERR_MODEL_FILE_MISSING: { status: 500, title: 'Model directory is incomplete', retryable: false },

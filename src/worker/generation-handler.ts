@@ -9,7 +9,7 @@ import { isGiraffeError } from '../errors';
 import type { CheckpointStore, JobContext, JobHandler, ResultStore } from '../queue';
 import { JobCheckpoints } from './job-checkpoints';
 import type { ModelFingerprint } from './model-fingerprint';
-import type { PipelinePool } from './pipeline-pool';
+import type { ModelHost } from './model-host';
 import { PreviewMaker } from './preview-maker';
 
 const contentTypes = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' } as const;
@@ -95,14 +95,14 @@ function keepsCheckpoint(err: unknown, signal: AbortSignal): boolean {
  * that says what the images depended on.
  */
 export function createGenerationHandler(
-  pools: ReadonlyMap<string, PipelinePool>,
+  models: ModelHost,
   results: ResultStore,
   options: GenerationHandlerOptions = {},
 ): JobHandler {
   return async (job: JobRecord, context: JobContext): Promise<JobResult> => {
-    const pool = pools.get(job.model);
-    if (!pool) throw new Error(`this worker has no model "${job.model}"`);
-    return pool.use(async (pipeline) => {
+    // Loads the model if need be; the host cannot unload it until the job releases it.
+    const { pool, release } = await models.acquire(job.model);
+    const generation = pool.use(async (pipeline) => {
       const started = performance.now();
       const previews = new PreviewMaker(context, {
         minIntervalMs: options.previewMinIntervalMs,
@@ -180,5 +180,6 @@ export function createGenerationHandler(
         ),
       };
     });
+    return generation.finally(release);
   };
 }

@@ -10,7 +10,8 @@ import {
   type FinalState,
   type LifecycleSettings,
 } from '../job-lifecycle';
-import type { ConsumerOptions, JobConsumer, JobHandler } from '../ports';
+import type { ModelConsumer } from '../consumer-set';
+import type { ConsumerOptions, JobHandler } from '../ports';
 import type { NoData, NoResult } from './bullmq-job-queue';
 import { closeRedis, openRedis } from './redis-connections';
 import { RedisJobStore } from './redis-job-store';
@@ -78,7 +79,7 @@ const HAND_BACK_CHECKPOINT_MS = 10_000;
  * BullMQ decides alone (a job that stalled too often) are recorded from the
  * Worker's `failed` event.
  */
-export class BullmqConsumer implements JobConsumer {
+export class BullmqConsumer implements ModelConsumer {
   readonly #redis: Redis;
   readonly #lifecycle: JobLifecycle;
   readonly #worker: Worker<NoData, NoResult>;

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { GiraffeError } from '../../errors';
+import { ConsumerSet } from '../consumer-set';
 import { FileResultStore } from '../file-result-store';
 import { JobLifecycle, resolveSettings } from '../job-lifecycle';
 import type { ConsumerOptions, DriverOptions, JobConsumer, JobHandler, QueueDriver } from '../ports';
@@ -52,16 +53,22 @@ export function createBullmqDriver(options: BullmqDriverOptions): QueueDriver {
     results,
     checkpoints: new RedisCheckpointStore(redis, keys, settings.retentionMs),
     workers: new RedisWorkerRegistry(redis, keys),
-    consume(model: string, handler: JobHandler, consumerOptions: ConsumerOptions): JobConsumer {
+    consume(
+      models: string | readonly string[],
+      handler: JobHandler,
+      consumerOptions: ConsumerOptions,
+    ): JobConsumer {
       if (closing) throw new GiraffeError('GIRAFFE_ERR_QUEUE_UNAVAILABLE', 'the queue driver is closed');
-      const consumer = new BullmqConsumer(
-        { url: options.redisUrl, keys, settings, subscriber },
-        model,
-        handler,
-        consumerOptions,
-      );
-      consumers.add(consumer);
-      return consumer;
+      return new ConsumerSet(typeof models === 'string' ? [models] : models, (model) => {
+        const consumer = new BullmqConsumer(
+          { url: options.redisUrl, keys, settings, subscriber },
+          model,
+          handler,
+          consumerOptions,
+        );
+        consumers.add(consumer);
+        return consumer;
+      });
     },
     ping() {
       return pingRedis(redis);

@@ -50,6 +50,11 @@ export class RedisKeys {
     return `${this.prefix}:worker:${id}`;
   }
 
+  /** Hash: model → since when (ms) it has had waiting jobs and no live worker (see noteUnserved). */
+  get unserved(): string {
+    return `${this.prefix}:unserved`;
+  }
+
   /** Set of worker ids that announced themselves. */
   get workers(): string {
     return `${this.prefix}:workers`;

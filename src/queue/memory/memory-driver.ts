@@ -37,8 +37,13 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): QueueDriv
     results,
     checkpoints,
     workers: new MemoryWorkerRegistry(),
-    consume(model: string, handler: JobHandler, consumerOptions: ConsumerOptions): JobConsumer {
-      const consumer = new MemoryConsumer(queue, lifecycle, model, handler, consumerOptions);
+    consume(
+      models: string | readonly string[],
+      handler: JobHandler,
+      consumerOptions: ConsumerOptions,
+    ): JobConsumer {
+      const list = typeof models === 'string' ? [models] : models;
+      const consumer = new MemoryConsumer(queue, lifecycle, list, handler, consumerOptions);
       consumers.add(consumer);
       return consumer;
     },
