@@ -146,6 +146,19 @@ describe('A1111 fields', () => {
   });
 });
 
+describe('A1111 load', () => {
+  it('queues many blocking calls from several keys at once; every one gets its own images', async () => {
+    const calls = Array.from({ length: 8 }, (_, i) =>
+      call('POST', '/txt2img', { ...fast, seed: 100 + i }, `Bearer ${i % 2 === 0 ? KEY_A : KEY_B}`),
+    );
+    const answers = await Promise.all(calls);
+    expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
+    const seeds = answers.map((a) => (JSON.parse(a.json.info as string) as { seed: number }).seed);
+    expect(seeds).toEqual(Array.from({ length: 8 }, (_, i) => 100 + i));
+    expect(new Set(answers.map((a) => a.headers.get('x-giraffe-job-id'))).size).toBe(8);
+  });
+});
+
 describe('A1111 auth and per-key state', () => {
   it('takes the key as a Basic password (with or without a user name), as Bearer, or as X-API-Key', async () => {
     expect((await call('GET', '/sd-models', undefined, basicAuth('anyone', KEY_A))).status).toBe(200);
