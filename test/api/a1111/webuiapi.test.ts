@@ -259,7 +259,9 @@ describe('webuiapi against giraffe', () => {
       }),
     );
     for (;;) {
-      const p = (await (await session.get('/progress?skip_current_image=true')).json()) as Progress;
+      // requests sends Python's True as "True"
+      const p = (await (await session.get('/progress?skip_current_image=True')).json()) as Progress;
+      expect(p.current_image).toBeNull();
       if (p.state.sampling_step >= 1) break;
       await new Promise((r) => setTimeout(r, 30));
     }

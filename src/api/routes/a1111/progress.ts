@@ -63,9 +63,10 @@ export const a1111ProgressRoutes: FastifyPluginAsyncZod = async (app) => {
           'latest step. With no job running, `progress` and `state.job_count` are 0.',
         querystring: z.object({
           skip_current_image: z
-            .enum(['true', 'false', '1', '0'])
+            .string()
+            .max(8)
             .optional()
-            .describe('Leave out `current_image`.'),
+            .describe('`true` (any case, as Python sends `True`) or `1`: leave out `current_image`.'),
           id_task: z.string().max(256).optional().describe('Ignored.'),
         }),
         response: {
@@ -79,8 +80,8 @@ export const a1111ProgressRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => {
       const jobs = await activeJobs(app, request.owner);
       const job = jobs[0];
-      const skipImage =
-        request.query.skip_current_image === 'true' || request.query.skip_current_image === '1';
+      const skip = request.query.skip_current_image?.toLowerCase();
+      const skipImage = skip === 'true' || skip === '1';
       const state = {
         skipped: false,
         interrupted: false,
