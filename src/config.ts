@@ -59,6 +59,14 @@ export const configSchema = z.object({
    * @defaultValue `2000`
    */
   CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).default(2000),
+  /**
+   * `giraffe worker`: jobs it claims beyond what its device runs at once, so the next job starts the moment
+   * the device frees (its images are encoded and stored meanwhile). A claimed job waits for this worker even
+   * when another is idle, so leave it at 0 where several workers serve a model and queues run short; 1 keeps
+   * a single worker's device busy. `giraffe serve` (embedded: the only worker) always claims one ahead.
+   * @defaultValue `0`
+   */
+  WORKER_PREFETCH: z.coerce.number().int().min(0).max(4).default(0),
   /** On SIGTERM a worker lets its running job finish for this long before handing it back, in ms. @defaultValue `30000` */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   /** Requests one API key (or, without keys, one client address) may make per window. @defaultValue `300` */

@@ -83,6 +83,8 @@ export async function startEmbeddedWorker(
     concurrency: 1,
     lockDurationMs: config.JOB_LOCK_MS,
     checkpointIntervalMs: config.CHECKPOINT_INTERVAL_MS,
+    // The only worker: a job it takes ahead cannot be one another worker would have run sooner.
+    prefetch: Math.max(1, config.WORKER_PREFETCH),
     previewMinIntervalMs: config.PREVIEW_MIN_INTERVAL_MS,
     webhooks: webhooksFromConfig(config),
     intraOpThreads: config.ORT_INTRA_OP_THREADS,

@@ -56,6 +56,7 @@ export async function workerCommand(argv: string[], config: Config): Promise<num
       concurrency,
       lockDurationMs: config.JOB_LOCK_MS,
       checkpointIntervalMs: config.CHECKPOINT_INTERVAL_MS,
+      prefetch: config.WORKER_PREFETCH,
       previewMinIntervalMs: config.PREVIEW_MIN_INTERVAL_MS,
       webhooks: webhooksFromConfig(config),
       intraOpThreads: config.ORT_INTRA_OP_THREADS,

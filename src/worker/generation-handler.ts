@@ -7,6 +7,7 @@ import type { ModelInfo } from '../pipeline';
 import type { Logger } from 'pino';
 import { isGiraffeError } from '../errors';
 import type { CheckpointStore, JobContext, JobHandler, ResultStore } from '../queue';
+import type { DeviceGate } from './device-gate';
 import { JobCheckpoints } from './job-checkpoints';
 import type { ModelFingerprint } from './model-fingerprint';
 import type { ModelHost } from './model-host';
@@ -28,6 +29,19 @@ function giraffeVersion(): string {
 
 /** Schedulers whose config key `use_karras_sigmas` applies when the request does not ask for Karras sigmas. */
 const configKarras = new Set(['euler', 'dpmpp_2m']);
+
+/** How the first draws of the seed's stream are used, per mode (diffusers' ONNX pipelines' order). */
+function initialNoise(request: ResolvedJobRequest): string {
+  const draw = 'randn(num_images, latent_channels, height/8, width/8) in C order, float64 cast to float32';
+  if (request.image_sha256 === undefined) return `${draw}, times float32(init_noise_sigma)`;
+  if (request.mask_image_sha256 !== undefined)
+    return (
+      `${draw}: for a 9-channel inpainting U-Net the initial latents (times init_noise_sigma); ` +
+      `for a 4-channel model the add_noise noise of the encoded image_sha256 at the strength's timestep, ` +
+      'reused to re-noise the kept region after every step'
+    );
+  return `${draw}: the add_noise noise of the encoded image (image_sha256) at the strength's timestep`;
+}
 
 /** What a generation depended on; see {@link ReproducibilityRecord}. */
 function reproducibilityRecord(
@@ -61,9 +75,7 @@ function reproducibilityRecord(
       algorithm:
         'numpy.random.RandomState(seed): MT19937 seeded with init_genrand(seed), 53-bit doubles, ' +
         'legacy polar (Marsaglia) Gaussian with its cached second value',
-      initial_noise:
-        'randn(num_images, latent_channels, height/8, width/8) in C order, float64 cast to float32, ' +
-        'times float32(init_noise_sigma)',
+      initial_noise: initialNoise(request),
       step_noise:
         'stochastic schedulers (euler_a, lcm) draw randn of the latents size after every U-Net call ' +
         '(lcm leaves its last draw unused) from the same stream, continuing after the initial noise, ' +
@@ -79,6 +91,8 @@ export interface GenerationHandlerOptions {
   /** Where running jobs keep their checkpoints, and how often they take one; absent: none are taken. */
   readonly checkpoints?: { readonly store: CheckpointStore; readonly intervalMs: number };
   readonly logger?: Logger;
+  /** Limits how many jobs do device work at once; absent: as many as the pipelines allow. */
+  readonly deviceGate?: DeviceGate;
 }
 
 /** Whether a failed run's checkpoint is worth keeping: for a retry or another worker, not after a final end. */
@@ -100,9 +114,28 @@ export function createGenerationHandler(
   options: GenerationHandlerOptions = {},
 ): JobHandler {
   return async (job: JobRecord, context: JobContext): Promise<JobResult> => {
-    // Loads the model if need be; the host cannot unload it until the job releases it.
-    const { pool, release } = await models.acquire(job.model);
-    const generation = pool.use(async (pipeline) => {
+    // The job the worker took ahead of time waits here for the device (see DeviceGate).
+    const leaveDevice = await options.deviceGate?.enter(context.signal);
+    let deviceDone = false;
+    let giveBack = (): void => undefined;
+    let release = (): void => undefined;
+    // Once the last session.run has returned, the copy, the model and the device may serve the
+    // next job while this one's images are encoded and stored.
+    const onDeviceIdle = (): void => {
+      if (deviceDone) return;
+      deviceDone = true;
+      giveBack();
+      release();
+      leaveDevice?.();
+    };
+    try {
+      // Loads the model if need be; the host cannot unload it until the job releases it.
+      const acquired = await models.acquire(job.model);
+      release = acquired.release;
+      const { pool } = acquired;
+      const borrowed = await pool.borrow();
+      giveBack = borrowed.giveBack;
+      const { pipeline } = borrowed;
       const started = performance.now();
       const previews = new PreviewMaker(context, {
         minIntervalMs: options.previewMinIntervalMs,
@@ -125,6 +158,7 @@ export function createGenerationHandler(
           signal: context.signal,
           resumeFrom,
           checkpoint: checkpoints?.options,
+          onDeviceIdle,
           onStep: (p) => {
             const elapsed = performance.now() - started;
             // A resumed run's first step says so; its ETA counts only the steps this attempt ran.
@@ -179,7 +213,8 @@ export function createGenerationHandler(
           output.images,
         ),
       };
-    });
-    return generation.finally(release);
+    } finally {
+      onDeviceIdle();
+    }
   };
 }

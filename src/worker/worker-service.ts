@@ -5,6 +5,7 @@ import { assertDeviceAvailable } from '../pipeline';
 import type { JobRecord } from '../jobs';
 import type { JobConsumer, QueueDriver, WorkerInfo } from '../queue';
 import { WebhookNotifier, type WebhookNotifierOptions, type WebhookSubscription } from '../webhooks';
+import { DeviceGate } from './device-gate';
 import { createGenerationHandler } from './generation-handler';
 import { ModelHost, type ModelToServe } from './model-host';
 
@@ -44,6 +45,11 @@ export interface WorkerServiceOptions {
   readonly previewMinIntervalMs?: number;
   /** Running jobs save a checkpoint this often (CHECKPOINT_INTERVAL_MS); 0 or absent: never. @defaultValue 0 */
   readonly checkpointIntervalMs?: number;
+  /**
+   * Jobs claimed beyond `concurrency`, waiting ready for the device (WORKER_PREFETCH; see
+   * {@link DeviceGate}). @defaultValue 0
+   */
+  readonly prefetch?: number;
 }
 
 /** How a worker sends job webhooks (the WEBHOOK_* settings). */
@@ -117,11 +123,15 @@ export class WorkerService {
   #consume(): void {
     const { driver, logger } = this.options;
     const checkpointMs = this.options.checkpointIntervalMs ?? 0;
-    const handler = createGenerationHandler(this.host, driver.results, {
-      previewMinIntervalMs: this.options.previewMinIntervalMs,
-      checkpoints: checkpointMs > 0 ? { store: driver.checkpoints, intervalMs: checkpointMs } : undefined,
-      logger,
-    });
+    const slots = this.options.concurrency ?? 1;
+    // One handler per group of models sharing slots, each with its own gate to the device.
+    const handlerFor = () =>
+      createGenerationHandler(this.host, driver.results, {
+        previewMinIntervalMs: this.options.previewMinIntervalMs,
+        checkpoints: checkpointMs > 0 ? { store: driver.checkpoints, intervalMs: checkpointMs } : undefined,
+        logger,
+        deviceGate: new DeviceGate(slots),
+      });
     const webhooks = this.options.webhooks;
     if (webhooks) {
       this.#webhooks = new WebhookNotifier(driver.events, driver.queue, {
@@ -132,6 +142,7 @@ export class WorkerService {
     // Lazy: one consumer whose slots the models share, in turn. Eager: each model its own slots.
     const groups = this.#lazy ? [this.host.models] : this.host.models.map((m) => [m]);
     for (const models of groups) {
+      const handler = handlerFor();
       this.#consumers.push(
         driver.consume(
           models,
@@ -165,7 +176,8 @@ export class WorkerService {
           },
           {
             workerId: this.id,
-            concurrency: this.options.concurrency ?? 1,
+            // Jobs beyond the device's slots wait at the gate, ready (see DeviceGate).
+            concurrency: slots + (this.options.prefetch ?? 0),
             lockDurationMs: this.options.lockDurationMs,
           },
         ),

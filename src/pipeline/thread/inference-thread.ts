@@ -40,63 +40,84 @@ async function main(): Promise<void> {
   }
   send({ type: 'ready', info: pipeline.info });
 
-  // Jobs arrive one at a time (the main thread queues), but chain them anyway.
+  // One job on the device at a time (the main thread sends the next once this one's device
+  // work is over, and the chain holds it anyway); earlier jobs may still be encoding.
   let chain = Promise.resolve();
+  const encoding = new Set<Promise<void>>();
   port.on('message', (msg: ToThread) => {
     if (msg.type === 'close') {
       chain = chain.then(async () => {
+        await Promise.all(encoding);
         await pipeline.close();
         send({ type: 'closed' });
         port.close();
       });
       return;
     }
-    const { job, request, wantSteps, resumeFrom, checkpointIntervalMs } = msg;
-    chain = chain.then(async () => {
+    const { job, request, images, wantSteps, resumeFrom, checkpointIntervalMs } = msg;
+    const runJob = async (deviceIdle: () => void): Promise<void> => {
       const signal = {
         get aborted() {
           return Atomics.load(cancel, 0) === job;
         },
       };
       try {
-        const result = await pipeline.generate(request, {
-          signal,
-          onStep: wantSteps
-            ? (p) => {
-                // Copies: the pipeline keeps using its arrays; the copies move without another copy.
-                const latents = p.latents.slice();
-                const predictedOriginal = p.predictedOriginal.slice();
-                send(
-                  {
-                    type: 'step',
-                    job,
-                    step: p.step,
-                    steps: p.steps,
-                    timestep: p.timestep,
-                    latents,
-                    predictedOriginal,
-                    shape: p.shape,
+        const result = await pipeline.generate(
+          { ...request, ...images },
+          {
+            signal,
+            onStep: wantSteps
+              ? (p) => {
+                  // Copies: the pipeline keeps using its arrays; the copies move without another copy.
+                  const latents = p.latents.slice();
+                  const predictedOriginal = p.predictedOriginal.slice();
+                  send(
+                    {
+                      type: 'step',
+                      job,
+                      step: p.step,
+                      steps: p.steps,
+                      timestep: p.timestep,
+                      latents,
+                      predictedOriginal,
+                      shape: p.shape,
+                    },
+                    [latents.buffer, predictedOriginal.buffer],
+                  );
+                }
+              : undefined,
+            resumeFrom,
+            checkpoint:
+              checkpointIntervalMs === undefined
+                ? undefined
+                : {
+                    intervalMs: checkpointIntervalMs,
+                    // The checkpoint's arrays are copies of its own: they move without another copy.
+                    save: (checkpoint) =>
+                      send({ type: 'checkpoint', job, checkpoint }, checkpointBuffers(checkpoint)),
                   },
-                  [latents.buffer, predictedOriginal.buffer],
-                );
-              }
-            : undefined,
-          resumeFrom,
-          checkpoint:
-            checkpointIntervalMs === undefined
-              ? undefined
-              : {
-                  intervalMs: checkpointIntervalMs,
-                  // The checkpoint's arrays are copies of its own: they move without another copy.
-                  save: (checkpoint) =>
-                    send({ type: 'checkpoint', job, checkpoint }, checkpointBuffers(checkpoint)),
-                },
-        });
+            onDeviceIdle: () => {
+              send({ type: 'device-idle', job });
+              deviceIdle();
+            },
+          },
+        );
         send({ type: 'done', job, result }, ownedBuffers(result.images));
       } catch (err) {
         send({ type: 'failed', job, error: serialize(err) });
       }
-    });
+    };
+    // The chain moves on when the job's last session.run returns, not when its images are encoded.
+    chain = chain.then(
+      () =>
+        new Promise<void>((deviceIdle) => {
+          const run = runJob(deviceIdle).finally(() => {
+            deviceIdle();
+            encoding.delete(run);
+          });
+          encoding.add(run);
+        }),
+    );
   });
 }
 

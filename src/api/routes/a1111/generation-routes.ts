@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { GiraffeError } from '../../../errors';
-import { generateRequestSchema, type GenerateRequest } from '../../../pipeline/generate-request';
+import type { GenerateRequest } from '../../../pipeline/generate-request';
 import { a1111ErrorSchema } from './a1111-errors';
 import { img2imgRequestSchema, txt2imgRequestSchema } from './generation-request';
 import { editFields } from './img2img-fields';
@@ -45,8 +45,12 @@ const errorResponses = {
   504: json(a1111ErrorSchema, 'The job did not finish within A1111_WAIT_TIMEOUT_MS and was canceled.'),
 };
 
-/** Whether this build's jobs take an input image (issue 13's image editing). */
-const canEdit = 'image' in generateRequestSchema.shape;
+/**
+ * Whether this build's API stores input images for jobs (issue 13's image
+ * editing service). The pipeline may take images before the API can store
+ * them; a job record must never carry the bytes themselves.
+ */
+const canEdit = false;
 
 /** `POST /sdapi/v1/txt2img` and `POST /sdapi/v1/img2img`: blocking calls over giraffe's jobs. */
 export const a1111GenerationRoutes: FastifyPluginAsyncZod<A1111GenerationRoutesOptions> = async (
