@@ -1,12 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { GiraffeError } from '../../../errors';
-import type { GenerateRequest } from '../../../pipeline/generate-request';
 import { a1111ErrorSchema } from './a1111-errors';
 import { img2imgRequestSchema, txt2imgRequestSchema } from './generation-request';
 import { editFields } from './img2img-fields';
 import type { A1111OptionsStore } from './options-store';
-import { IMAGE_BODY_LIMIT } from './png-info';
+import { imageBodyLimit } from './png-info';
 import { A1111_DEFAULTS, resolveCall } from './resolve-call';
 import { runGeneration } from './run-generation';
 
@@ -44,13 +42,6 @@ const errorResponses = {
   503: json(a1111ErrorSchema, 'The queue is full or unavailable; retry after `Retry-After` seconds.'),
   504: json(a1111ErrorSchema, 'The job did not finish within A1111_WAIT_TIMEOUT_MS and was canceled.'),
 };
-
-/**
- * Whether this build's API stores input images for jobs (issue 13's image
- * editing service). The pipeline may take images before the API can store
- * them; a job record must never carry the bytes themselves.
- */
-const canEdit = false;
 
 /** `POST /sdapi/v1/txt2img` and `POST /sdapi/v1/img2img`: blocking calls over giraffe's jobs. */
 export const a1111GenerationRoutes: FastifyPluginAsyncZod<A1111GenerationRoutesOptions> = async (
@@ -98,7 +89,8 @@ export const a1111GenerationRoutes: FastifyPluginAsyncZod<A1111GenerationRoutesO
   app.post(
     '/img2img',
     {
-      bodyLimit: IMAGE_BODY_LIMIT,
+      // An init image and a mask in base64 (4/3 of their bytes), besides the few kilobytes of the rest.
+      bodyLimit: imageBodyLimit(app.giraffe.config.MAX_INPUT_IMAGE_BYTES, 2),
       schema: {
         tags: ['a1111'],
         operationId: 'a1111Img2Img',
@@ -113,17 +105,8 @@ export const a1111GenerationRoutes: FastifyPluginAsyncZod<A1111GenerationRoutesO
     },
     async (request, reply) => {
       const body = request.body;
-      if (!canEdit)
-        throw new GiraffeError(
-          'GIRAFFE_ERR_SDAPI_UNSUPPORTED',
-          'img2img: this build has no image editing yet',
-          {
-            field: 'init_images',
-          },
-        );
       const call = await resolveCall(app, store, request.owner, body);
       const edit = await editFields(body);
-      const generation = { ...call.generation, ...edit } as GenerateRequest;
       // A1111 leaves the input images out of the echo unless asked (they can be megabytes).
       const echoImages = body.include_init_images === true;
       const parameters = {
@@ -139,7 +122,7 @@ export const a1111GenerationRoutes: FastifyPluginAsyncZod<A1111GenerationRoutesO
         height: call.generation.height,
         denoising_strength: edit.strength,
       };
-      return runGeneration(app, request, reply, { ...call, generation }, body, waitTimeoutMs, parameters);
+      return runGeneration(app, request, reply, call, body, waitTimeoutMs, parameters, edit);
     },
   );
 };

@@ -1,16 +1,11 @@
 import sharp from 'sharp';
 import { GiraffeError } from '../../../errors';
+import type { EditInput } from '../../edit-request';
 import { decodeBase64Image } from './base64-image';
 import type { Img2ImgRequest } from './generation-request';
 
-/** The image-editing fields of a giraffe job (the contract of issue 13), from A1111's img2img fields. */
-export interface EditFields {
-  readonly image: Buffer;
-  readonly mask_image?: Buffer;
-  readonly strength: number;
-  readonly mask_blur?: number;
-  readonly resize_mode: 'crop' | 'fit' | 'stretch';
-}
+/** The image-editing fields of a giraffe job (issue 13's contract), from A1111's img2img fields. */
+export type EditFields = EditInput & { readonly image: Buffer; readonly strength: number };
 
 /**
  * A1111's `resize_mode`: 0 "Just resize" stretches, 1 "Crop and resize"

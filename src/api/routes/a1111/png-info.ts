@@ -7,8 +7,10 @@ import { readPngTextChunks } from '../../../pipeline/image/png-text-chunk';
 import { decodeBase64Image } from './base64-image';
 import { a1111SamplerName } from './samplers';
 
-/** Body limit of the routes that take an image: a 2048² PNG in base64 with room to spare. */
-export const IMAGE_BODY_LIMIT = 32 * 1024 * 1024;
+/** Body limit of a route that takes `images` base64 files of at most MAX_INPUT_IMAGE_BYTES each. */
+export function imageBodyLimit(maxImageBytes: number, images: number): number {
+  return images * Math.ceil((maxImageBytes * 4) / 3) + 128 * 1024;
+}
 
 const pngInfoResponseSchema = z
   .object({
@@ -99,7 +101,7 @@ export const a1111PngInfoRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/png-info',
     {
-      bodyLimit: IMAGE_BODY_LIMIT,
+      bodyLimit: imageBodyLimit(app.giraffe.config.MAX_INPUT_IMAGE_BYTES, 1),
       schema: {
         tags: ['a1111'],
         operationId: 'a1111PngInfo',

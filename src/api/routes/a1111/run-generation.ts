@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GiraffeError, errorCatalogue, type ErrorCode } from '../../../errors';
 import type { JobRecord } from '../../../jobs';
+import type { EditInput } from '../../edit-request';
 import { submitJob } from '../../submit-job';
 import { waitForJob } from '../../wait-for-job';
 import { a1111Error, sendA1111Error } from './a1111-errors';
@@ -32,9 +33,22 @@ export async function runGeneration(
   body: Txt2ImgRequest | Img2ImgRequest,
   timeoutMs: number,
   parameters: Record<string, unknown>,
+  edit?: EditInput,
 ): Promise<FastifyReply> {
   const { driver } = app.giraffe;
-  const { job } = await submitJob(app, request, call.modelId, call.generation, body);
+  // An Idempotency-Key fingerprints the edit's images by hash (submitJob), not their base64 text.
+  const fingerprinted = edit
+    ? { ...body, init_images: undefined, mask: undefined, image: edit.image, mask_image: edit.mask_image }
+    : body;
+  const { job } = await submitJob(
+    app,
+    request,
+    call.modelId,
+    call.generation,
+    fingerprinted,
+    undefined,
+    edit,
+  );
   reply.header(JOB_ID_HEADER, job.id);
   request.log.info({ job_id: job.id, model: call.modelId }, 'a1111 job queued');
 
