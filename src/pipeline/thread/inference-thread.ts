@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { GiraffeError, type SerializedGiraffeError } from '../../errors';
+import { adoptWebgpuLock } from '../model/webgpu-lock';
 import { StableDiffusionPipeline } from '../stable-diffusion-pipeline';
 import type { FromThread, ThreadData, ToThread } from './messages';
 import { ownedBuffers } from './owned-buffers';
@@ -18,6 +19,7 @@ async function main(): Promise<void> {
   const port = parentPort!;
   const data = workerData as ThreadData;
   const cancel = new Int32Array(data.cancelBuffer);
+  adoptWebgpuLock(data.webgpuLock);
   const send = (msg: FromThread, transfer: ArrayBuffer[] = []): void => port.postMessage(msg, transfer);
 
   let pipeline: StableDiffusionPipeline;
