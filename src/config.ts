@@ -78,6 +78,19 @@ export const configSchema = z.object({
   PREVIEW_MIN_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   /** Waiting jobs per model beyond which new jobs are refused with 503. @defaultValue `1000` */
   MAX_QUEUE_DEPTH: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  /**
+   * Where workers run the models (`--device` overrides it): `cpu`, `webgpu`
+   * (any GPU with a Vulkan, D3D12 or Metal driver; no index: pin one GPU per
+   * worker process, see docs/deployment.md) or `cuda[:N]` (needs onnxruntime-node
+   * installed with ONNXRUNTIME_NODE_INSTALL=cuda12). @defaultValue `cpu`
+   */
+  DEVICE: z
+    .string()
+    .regex(
+      /^(?:cpu|webgpu|cuda(?::\d{1,2})?)$/,
+      'must be cpu, webgpu or cuda[:N]; webgpu takes no index: run one worker per GPU and pin it (docs/deployment.md)',
+    )
+    .default('cpu'),
   /** onnxruntime intra-op threads per inference session; 0 lets onnxruntime choose. @defaultValue `0` */
   ORT_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
   /**

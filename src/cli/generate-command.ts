@@ -24,7 +24,7 @@ Options:
   --negative TEXT     negative prompt
   --num-images N      images from one seed (default 1)
   --format FMT        png | jpeg | webp (default: from --out's extension, else png)
-  --device DEV        cpu | cuda:N (default cpu)
+  --device DEV        cpu | webgpu | cuda:N (default DEVICE, cpu)
   --server URL        run it on a giraffe service instead (e.g. http://localhost:8080),
                       following its progress stream; --model is then a model id
   --api-key KEY       the service's API key, with --server
@@ -109,7 +109,7 @@ export async function generateCommand(argv: string[], config: Config): Promise<n
   const modelDir = (await resolveModel(values.model, config)).dir;
   process.stderr.write(`loading ${modelDir}\n`);
   const pipeline = await loadPipeline(modelDir, {
-    device: values.device ?? 'cpu',
+    device: values.device ?? config.DEVICE,
     intraOpThreads: config.ORT_INTRA_OP_THREADS,
   });
   try {

@@ -7,7 +7,7 @@ import { WorkerService } from '../worker';
 import { queueFromConfig, webhooksFromConfig } from './queue-from-config';
 import { DEMO_MODEL, resolveModel } from './resolve-model';
 
-export const serveUsage = `Usage: giraffe serve [--host HOST] [--port PORT] [--device cpu|cuda:N]
+export const serveUsage = `Usage: giraffe serve [--host HOST] [--port PORT] [--device cpu|webgpu|cuda:N]
 
 Without REDIS_URL: the API, an in-process queue and one inference worker thread
 on DEFAULT_MODEL, all in this process (results under DATA_DIR).
@@ -40,7 +40,7 @@ export async function serveCommand(argv: string[], config: Config): Promise<numb
     worker = await WorkerService.start({
       driver,
       models: [model],
-      device: values.device ?? 'cpu',
+      device: values.device ?? config.DEVICE,
       concurrency: 1,
       lockDurationMs: config.JOB_LOCK_MS,
       previewMinIntervalMs: config.PREVIEW_MIN_INTERVAL_MS,

@@ -140,7 +140,7 @@ export class StableDiffusionPipeline {
     const vaeMs = performance.now() - t0;
 
     t0 = performance.now();
-    const parameters = formatA1111Parameters({ ...r, model: model.directory.id });
+    const parameters = formatA1111Parameters({ ...r, model: model.directory.id, device: model.device });
     const images = await Promise.all(
       decoded.rgb.map((rgb) =>
         encodeImage(

@@ -16,7 +16,11 @@ export interface ModelToServe {
 export interface WorkerServiceOptions {
   readonly driver: QueueDriver;
   readonly models: readonly ModelToServe[];
-  /** `cpu` or `cuda:N`. @defaultValue `cpu` */
+  /**
+   * `cpu`, `webgpu` or `cuda:N`. On a GPU every model copy makes one
+   * warm-up generation before the worker announces itself (warm-up.ts).
+   * @defaultValue `cpu`
+   */
   readonly device?: string;
   /** Jobs run at once per model, each on its own inference thread. @defaultValue 1 */
   readonly concurrency?: number;
@@ -72,11 +76,12 @@ export class WorkerService {
             device,
             copies: options.concurrency ?? 1,
             intraOpThreads: options.intraOpThreads,
+            warmUp: device !== 'cpu',
           }),
         );
         options.logger.info(
           { model: model.id, dir: model.dir, device, load_ms: Math.round(performance.now() - started) },
-          'model loaded',
+          device === 'cpu' ? 'model loaded' : 'model loaded and warmed up',
         );
       }
     } catch (err) {

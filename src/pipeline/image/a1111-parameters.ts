@@ -16,6 +16,12 @@ export interface A1111Parameters {
   model?: string;
   /** Short model hash, written as `Model hash: ...`. */
   modelHash?: string;
+  /**
+   * Where it ran (`webgpu`, `cuda:0`), written as `Device: ...`; omitted for
+   * `cpu`, the default. Another execution provider gives slightly different
+   * pixels for the same seed.
+   */
+  device?: string;
 }
 
 /**
@@ -73,6 +79,7 @@ export function formatA1111Parameters(p: A1111Parameters): string {
   params.push(['CFG scale', p.guidance_scale], ['Seed', p.seed], ['Size', `${p.width}x${p.height}`]);
   if (p.modelHash) params.push(['Model hash', p.modelHash]);
   if (p.model) params.push(['Model', p.model]);
+  if (p.device && p.device !== 'cpu') params.push(['Device', p.device]);
 
   const lines = [p.prompt];
   if (p.negative_prompt) lines.push(`${NEGATIVE_PREFIX} ${p.negative_prompt}`);
