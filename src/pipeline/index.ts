@@ -28,7 +28,13 @@ export {
   type SchedulerConfig,
 } from './schedulers';
 export { modelDefaults, type ModelDefaults } from './model-defaults';
-export { readModelDirectory, assertDeviceAvailable, type ModelDirectory } from './model';
+export {
+  readModelDirectory,
+  assertDeviceAvailable,
+  surveyDevices,
+  type DeviceStatus,
+  type ModelDirectory,
+} from './model';
 export {
   ensureDemoModel,
   writeDemoModel,

@@ -24,3 +24,4 @@ export {
   type Device,
 } from './execution-device';
 export { probeWebgpu, fp16Refusal, webgpuAdapterHelp, type WebgpuCapabilities } from './webgpu-probe';
+export { surveyDevices, surveyedDevices, type DeviceStatus } from './device-survey';

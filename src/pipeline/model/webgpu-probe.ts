@@ -30,9 +30,11 @@ const needsF16 = /requires f16|shader-f16|does not support (?:f16|float16)/i;
 export function explainWebgpuError(err: unknown, what: string): unknown {
   const message = err instanceof Error ? err.message : String(err);
   if (noAdapter.test(message)) {
+    // onnxruntime prefixes its source location and the failed check; Dawn's reason is the useful part.
+    const reason = /Failed to [^\n]*/.exec(message)?.[0] ?? message.trim();
     return new GiraffeError(
       'GIRAFFE_ERR_DEVICE_UNAVAILABLE',
-      `${what}: no WebGPU adapter (${message.trim()}). ${webgpuAdapterHelp}`,
+      `${what}: no WebGPU adapter (${reason}). ${webgpuAdapterHelp}`,
       { device: 'webgpu' },
       { cause: err },
     );
