@@ -69,6 +69,8 @@ export class OnnxComponent {
     const options: ort.InferenceSession.SessionOptions = {
       executionProviders: executionProviders(device),
       graphOptimizationLevel: 'all',
+      // webgpu warns at every load that shape ops stay on the CPU (by design); keep errors only.
+      ...(device === 'webgpu' ? { logSeverityLevel: 3 as const } : {}),
       ...(settings.intraOpThreads ? { intraOpNumThreads: settings.intraOpThreads } : {}),
     };
     let session: ort.InferenceSession;

@@ -42,7 +42,15 @@ async function acquire(lock: Int32Array): Promise<void> {
   while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) {
     // Returns at once when the lock was released since the exchange above: no lost wake-up.
     const waited = waitAsync(lock, 0, 1);
-    if (waited.async) await waited.value;
+    if (!waited.async) continue;
+    // A pending waitAsync does not keep Node's event loop alive: a thread with nothing
+    // else to do would exit while it waits (code 0, mid-load). A timer keeps it.
+    const keepAlive = setInterval(() => undefined, 60_000);
+    try {
+      await waited.value;
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 }
 
