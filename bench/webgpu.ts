@@ -97,7 +97,18 @@ async function pipelineOn(device: string, cases: Case[]): Promise<void> {
     figures.push({ name: `${device}: load`, value: loadMs, unit: 'ms' });
     figures.push({ name: `${device}: warm-up image`, value: warmMs, unit: 'ms' });
     for (const c of cases) {
-      const r = await p.generate({ ...c });
+      const { prompt, negative_prompt, seed, steps, guidance_scale, scheduler, karras, width, height } = c;
+      const r = await p.generate({
+        prompt,
+        negative_prompt,
+        seed,
+        steps,
+        guidance_scale,
+        scheduler,
+        karras,
+        width,
+        height,
+      });
       const step = r.timings.denoise_ms / r.timings.unet_calls;
       say(
         `  ${c.name.padEnd(10)} image ${ms(r.timings.total_ms)}  per step ${ms(step)} (${r.timings.unet_calls} U-Net calls)  ` +
