@@ -71,6 +71,18 @@ describeOnSoftwareGpu('the CLI on webgpu', () => {
     expect(readPngTextChunks(fs.readFileSync(out)).parameters).toMatch(/Device: webgpu$/);
   });
 
+  it('models verify --device webgpu lists an fp16 model the adapter cannot run', async () => {
+    const half = path.join(tmp, 'models', 'fixture-fp16');
+    await writeFixtureModel(half, { precision: 'fp16' });
+    const r = await giraffe(['models', 'verify', half, '--device', 'webgpu'], softwareGpuEnv());
+    // SwiftShader has no float16 shaders; a GPU with them would pass.
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/GIRAFFE_ERR_MODEL_UNSUPPORTED|shader-f16/);
+    expect((await giraffe(['models', 'verify', modelDir, '--device', 'webgpu'], softwareGpuEnv())).code).toBe(
+      0,
+    );
+  });
+
   it('devices lists what each provider sees and runs the model one step on webgpu', async () => {
     const r = await giraffe(
       ['devices', '--device', 'webgpu', '--model', modelDir, '--json'],
