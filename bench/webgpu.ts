@@ -220,9 +220,28 @@ async function gpuTensors(modelDir: string, label: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const all = JSON.parse(fs.readFileSync(path.join(values.model!, '..', 'cases.json'), 'utf8')) as Case[];
-  const wanted = values.cases!.split(',');
-  const cases = all.filter((c) => wanted.includes(c.name));
+  const casesFile = path.join(values.model!, '..', 'cases.json');
+  let cases: Case[];
+  if (fs.existsSync(casesFile)) {
+    const wanted = values.cases!.split(',');
+    cases = (JSON.parse(fs.readFileSync(casesFile, 'utf8')) as Case[]).filter((c) => wanted.includes(c.name));
+  } else {
+    // Without ../shared (the goldens), the SD-shaped test fixture at its 64×64 size.
+    values.model = fs.mkdtempSync(path.join(os.tmpdir(), 'giraffe-bench-fixture-'));
+    await writeFixtureModel(values.model);
+    const base = {
+      negative_prompt: null,
+      seed: 42,
+      guidance_scale: 7.5,
+      karras: false,
+      width: 64,
+      height: 64,
+    };
+    cases = [
+      { ...base, name: 'fixture_ddim_10', prompt: 'a giraffe', steps: 10, scheduler: 'ddim' },
+      { ...base, name: 'fixture_euler_15', prompt: 'a giraffe', steps: 15, scheduler: 'euler' },
+    ];
+  }
   const webgpu = (await surveyDevices()).find((d) => d.device === 'webgpu')!;
   say(
     `model ${values.model}; cases ${cases.map((c) => c.name).join(', ')}; ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}`,
