@@ -10,6 +10,9 @@ export function siblingTempPath(dir: string, tag: string): string {
   );
 }
 
+/** Lost rename races tolerated before giving up (each one means another writer finished). */
+const MAX_RENAME_ATTEMPTS = 20;
+
 function isCode(err: unknown, ...codes: string[]): boolean {
   return typeof err === 'object' && err !== null && codes.includes((err as NodeJS.ErrnoException).code ?? '');
 }
@@ -20,8 +23,8 @@ function isCode(err: unknown, ...codes: string[]): boolean {
  * `dir` is moved aside first and deleted afterwards.
  *
  * `keepExisting(dir)` lets concurrent writers cooperate: it is asked after
- * `fill` (another process may have finished first) and again if our rename
- * loses a race; when it says the copy in place will do, ours is discarded.
+ * `fill` (another process may have finished first) and again each time our
+ * rename loses a race; when it says the copy in place will do, ours is discarded.
  */
 export async function writeDirectoryAtomically(
   dir: string,
@@ -30,24 +33,31 @@ export async function writeDirectoryAtomically(
 ): Promise<void> {
   await fsp.mkdir(path.dirname(dir), { recursive: true });
   const temp = siblingTempPath(dir, 'tmp');
-  const old = siblingTempPath(dir, 'old');
+  const olds: string[] = [];
   await fsp.mkdir(temp);
   try {
     await fill(temp);
-    if (await keepExisting(dir)) return;
-    try {
-      await fsp.rename(dir, old);
-    } catch (err) {
-      if (!isCode(err, 'ENOENT')) throw err;
-    }
-    try {
-      await fsp.rename(temp, dir);
-    } catch (err) {
-      // Another writer installed its copy between our two renames.
-      if (!isCode(err, 'ENOTEMPTY', 'EEXIST', 'EPERM') || !(await keepExisting(dir))) throw err;
+    // A lost race is tried again: between another writer's two renames `dir` is briefly
+    // missing, so one look at it after losing can find nothing to keep (seen in CI).
+    for (let attempt = 1; ; attempt++) {
+      if (await keepExisting(dir)) return;
+      const old = siblingTempPath(dir, 'old');
+      olds.push(old);
+      try {
+        await fsp.rename(dir, old);
+      } catch (err) {
+        if (!isCode(err, 'ENOENT')) throw err;
+      }
+      try {
+        await fsp.rename(temp, dir);
+        return;
+      } catch (err) {
+        // Another writer installed its copy between our two renames.
+        if (!isCode(err, 'ENOTEMPTY', 'EEXIST', 'EPERM') || attempt >= MAX_RENAME_ATTEMPTS) throw err;
+      }
     }
   } finally {
     await fsp.rm(temp, { recursive: true, force: true });
-    await fsp.rm(old, { recursive: true, force: true });
+    for (const old of olds) await fsp.rm(old, { recursive: true, force: true });
   }
 }

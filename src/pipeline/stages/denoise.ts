@@ -37,6 +37,8 @@ export interface DenoiseInput {
   readonly timestepCond?: Float32Array;
   /** Draws the noise of stochastic schedulers; continues the seed's stream after the initial latents. */
   readonly rng: NumpyRandomState;
+  /** Steps already done (a run resumed from a checkpoint): the loop starts after them. @defaultValue 0 */
+  readonly startStep?: number;
   readonly onStep?: (progress: StepProgress) => void;
   readonly signal?: CancelSignal;
 }
@@ -149,7 +151,7 @@ export async function denoise(input: DenoiseInput): Promise<Float32Array> {
   // onnxruntime reads it only during the awaited call.
   const doubled = classifierFree ? new Float32Array(count * 2) : null;
   let latents = input.latents;
-  for (let i = 0; i < timesteps.length; i++) {
+  for (let i = input.startStep ?? 0; i < timesteps.length; i++) {
     throwIfCanceled(signal);
     const t = timesteps[i];
     const scaled = scheduler.scaleModelInput(latents, t);

@@ -15,6 +15,29 @@ return values
 `);
 
 /**
+ * Notes models without a live worker, forgets the others, in one step (API replicas may race).
+ * KEYS: hash. ARGV: now, then the unserved models. Returns model, since, model, since …
+ */
+const noteUnserved = new LuaScript(`
+local keep = {}
+for i = 2, #ARGV do
+  keep[ARGV[i]] = true
+  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[1])
+end
+local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  if keep[all[i]] then
+    table.insert(out, all[i])
+    table.insert(out, all[i + 1])
+  else
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+return out
+`);
+
+/**
  * Workers announce themselves under `<prefix>:worker:<id>` (JSON with a TTL)
  * and in a set of ids; a worker whose heartbeats stop disappears with its key,
  * and `list()` drops its id from the set.
@@ -42,6 +65,19 @@ export class RedisWorkerRegistry implements WorkerRegistry {
   remove(workerId: string): Promise<void> {
     return guarded('removing a worker', async () => {
       await this.#redis.multi().del(this.#keys.worker(workerId)).srem(this.#keys.workers, workerId).exec();
+    });
+  }
+
+  noteUnserved(unserved: readonly string[], now: number): Promise<Record<string, number>> {
+    return guarded('noting unserved models', async () => {
+      const flat = (await noteUnserved.run(
+        this.#redis,
+        [this.#keys.unserved],
+        [String(now), ...unserved],
+      )) as string[];
+      const since: Record<string, number> = {};
+      for (let i = 0; i < flat.length; i += 2) since[flat[i]] = Number(flat[i + 1]);
+      return since;
     });
   }
 
