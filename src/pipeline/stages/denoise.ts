@@ -3,6 +3,7 @@ import type { LoadedModel } from '../model';
 import type { FeedValue } from '../model/onnx-component';
 import type { NumpyRandomState } from '../random';
 import type { Scheduler } from '../schedulers';
+import type { DenoiseHooks } from './denoise-hooks';
 import type { PromptEmbeddings } from './encode-prompt';
 
 /** What the pipeline reports after every denoising step. */
@@ -37,10 +38,14 @@ export interface DenoiseInput {
   readonly timestepCond?: Float32Array;
   /** Draws the noise of stochastic schedulers; continues the seed's stream after the initial latents. */
   readonly rng: NumpyRandomState;
-  /** Steps already done (a run resumed from a checkpoint): the loop starts after them. @defaultValue 0 */
+  /** Steps of this run already done (resumed from a checkpoint): the loop starts after them (after `firstStep`). @defaultValue 0 */
   readonly startStep?: number;
   readonly onStep?: (progress: StepProgress) => void;
   readonly signal?: CancelSignal;
+  /** Index in `scheduler.timesteps` of the first step (image-to-image starts part-way). @defaultValue 0 */
+  readonly firstStep?: number;
+  /** What the generation mode changes in the loop (image-to-image, inpainting). */
+  readonly hooks?: DenoiseHooks;
 }
 
 function checkFinite(data: Float32Array, what: string): void {
@@ -100,6 +105,8 @@ async function predictNoise(
   const c = model.contract.unet;
   const [, channels, h, w] = input.shape;
   const perSample = channels * h * w;
+  const inChannels = input.hooks?.sampleChannels ?? channels;
+  const perInput = inChannels * h * w;
   const perText = embeddings.tokens * embeddings.width;
   const condDim = c.timestepCondDim ?? 0;
   const chunk = Math.min(batch, c.maxBatch);
@@ -109,8 +116,8 @@ async function predictNoise(
     const tsLength = c.timestepLength ?? n;
     const feeds: Record<string, FeedValue> = {
       sample: {
-        data: sample.subarray(start * perSample, (start + n) * perSample),
-        dims: [n, channels, h, w],
+        data: sample.subarray(start * perInput, (start + n) * perInput),
+        dims: [n, inChannels, h, w],
       },
       timestep: {
         data: new Float32Array(c.timestepRank === 0 ? 1 : tsLength).fill(timestep),
@@ -142,39 +149,41 @@ async function predictNoise(
  * scheduler step, report progress, and stop between steps when canceled.
  */
 export async function denoise(input: DenoiseInput): Promise<Float32Array> {
-  const { scheduler, classifierFree, onStep, signal } = input;
+  const { scheduler, classifierFree, onStep, signal, hooks } = input;
   const count = input.latents.length;
   const timesteps = scheduler.timesteps;
+  const first = input.firstStep ?? 0;
   const guidance = Math.fround(input.guidanceScale);
   const batch = classifierFree ? input.shape[0] * 2 : input.shape[0];
-  // The guided batch (the scaled latents twice), one buffer for every step:
+  const inputCount = (count / input.shape[1]) * (hooks?.sampleChannels ?? input.shape[1]);
+  // The guided batch (the U-Net's sample twice), one buffer for every step:
   // onnxruntime reads it only during the awaited call.
-  const doubled = classifierFree ? new Float32Array(count * 2) : null;
+  const doubled = classifierFree ? new Float32Array(inputCount * 2) : null;
   let latents = input.latents;
-  for (let i = input.startStep ?? 0; i < timesteps.length; i++) {
+  for (let i = first + (input.startStep ?? 0); i < timesteps.length; i++) {
     throwIfCanceled(signal);
     const t = timesteps[i];
     const scaled = scheduler.scaleModelInput(latents, t);
-    let modelInput = scaled;
+    let modelInput = hooks?.modelInput ? hooks.modelInput(scaled) : scaled;
     if (doubled !== null) {
-      doubled.set(scaled, 0);
-      doubled.set(scaled, count);
+      doubled.set(modelInput, 0);
+      doubled.set(modelInput, inputCount);
       modelInput = doubled;
     }
     const prediction = await predictNoise(input, modelInput, batch, t);
     let noise: Float32Array;
     if (doubled !== null) {
-      noise = guide(prediction, count, guidance, i + 1);
+      noise = guide(prediction, count, guidance, i + 1 - first);
     } else {
-      checkFinite(prediction, unetOutput(i + 1));
+      checkFinite(prediction, unetOutput(i + 1 - first));
       noise = prediction;
     }
     const stepNoise = scheduler.isStochastic ? input.rng.randnFloat32(count) : undefined;
     const result = scheduler.step(noise, t, latents, stepNoise ? { noise: stepNoise } : undefined);
-    latents = result.prevSample;
+    latents = hooks?.afterStep ? hooks.afterStep(result.prevSample, i) : result.prevSample;
     onStep?.({
-      step: i + 1,
-      steps: timesteps.length,
+      step: i + 1 - first,
+      steps: timesteps.length - first,
       timestep: t,
       latents,
       predictedOriginal: result.predOriginalSample,
