@@ -60,11 +60,28 @@ export class GiraffeClient {
     this.#apiKey = options.apiKey;
   }
 
-  /** `POST /v1/generate`: the queued job (202), with its stream token. */
-  generate(body: Record<string, unknown>, options: { idempotencyKey?: string } = {}): Promise<Job> {
-    return this.#json('POST', '/v1/generate', body, {
-      ...(options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}),
-    });
+  /**
+   * `POST /v1/generate`: the queued job (202), with its stream token. A body
+   * with bytes in it (`image`, `mask_image` as Buffers) goes as
+   * `multipart/form-data`, the bytes as file parts, so nothing is base64-encoded.
+   */
+  async generate(body: Record<string, unknown>, options: { idempotencyKey?: string } = {}): Promise<Job> {
+    const headers: Record<string, string> = options.idempotencyKey
+      ? { 'idempotency-key': options.idempotencyKey }
+      : {};
+    if (!Object.values(body).some((v) => v instanceof Uint8Array)) {
+      return this.#json('POST', '/v1/generate', body, headers);
+    }
+    const form = new FormData();
+    for (const [name, value] of Object.entries(body)) {
+      if (value === undefined || value === null) continue;
+      if (value instanceof Uint8Array) form.append(name, new Blob([new Uint8Array(value)]), name);
+      else if (Array.isArray(value)) for (const item of value) form.append(name, String(item));
+      else form.append(name, typeof value === 'string' ? value : JSON.stringify(value));
+    }
+    const response = await this.fetch('/v1/generate', { method: 'POST', headers, body: form });
+    if (!response.ok) throw await apiError(response);
+    return (await response.json()) as Job;
   }
 
   getJob(id: string): Promise<Job> {
