@@ -45,7 +45,7 @@ export const errorCatalogue = {
   },
   GIRAFFE_ERR_MODEL_LOAD_FAILED: { status: 500, title: 'Model could not be loaded', retryable: false },
   GIRAFFE_ERR_DEVICE_UNAVAILABLE: { status: 500, title: 'Execution provider unavailable', retryable: false },
-  GIRAFFE_ERR_MODEL_UNSUPPORTED: {
+  GIRAFFE_ERR_DEVICE_UNSUPPORTED: {
     status: 500,
     title: 'Model not supported on this device',
     retryable: false,
@@ -83,6 +83,7 @@ export const errorCatalogue = {
     title: 'Not a Stable Diffusion ONNX export',
     retryable: false,
   },
+  GIRAFFE_ERR_MODEL_UNSUPPORTED: { status: 422, title: 'Model not supported', retryable: false },
   GIRAFFE_ERR_MODEL_CHECKSUM_MISMATCH: {
     status: 502,
     title: 'Model file checksum mismatch',

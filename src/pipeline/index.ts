@@ -11,6 +11,7 @@ export { ThreadedPipeline } from './thread/threaded-pipeline';
 export type { StepProgress, CancelSignal } from './stages/denoise';
 export {
   generateRequestSchema,
+  sdxlSizeFields,
   resolveRequest,
   resolveRequestWithImages,
   checkInputImage,

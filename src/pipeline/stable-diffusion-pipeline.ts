@@ -9,6 +9,7 @@ import {
   type ModelModes,
   type SessionSettings,
 } from './model';
+import type { LatentFormat } from './preview';
 import { NumpyRandomState } from './random';
 import { createScheduler, lcmGuidanceEmbedding, schedulerNames, type SchedulerName } from './schedulers';
 import {
@@ -20,7 +21,7 @@ import {
 import { modelDefaults, type ModelDefaults } from './model-defaults';
 import { decodeLatents } from './stages/decode-latents';
 import { denoise, throwIfCanceled, type CancelSignal, type StepProgress } from './stages/denoise';
-import { encodePrompt } from './stages/encode-prompt';
+import { encodeConditioning } from './stages/encode-conditioning';
 import { prepareModeLatents } from './stages/prepare-mode-latents';
 
 /** Where and how the model's sessions run. */
@@ -87,6 +88,8 @@ export interface ModelInfo {
   readonly defaults: ModelDefaults;
   /** The model's `scheduler/scheduler_config.json`. */
   readonly schedulerConfig: Readonly<Record<string, unknown>>;
+  /** Whose VAE latents these are, for linear previews: SDXL's or SD 1.x/2.x's. */
+  readonly latentFormat: LatentFormat;
   /** Which kinds of generation the model can do, and why not (no vae_encoder, inpainting U-Net …). */
   readonly modes: ModelModes;
 }
@@ -109,6 +112,7 @@ export class StableDiffusionPipeline {
       schedulers: schedulerNames,
       defaults: modelDefaults(d),
       schedulerConfig: d.schedulerConfig,
+      latentFormat: d.second ? 'sdxl' : 'sd1',
       modes: modelModes(model.contract),
     };
   }
@@ -124,10 +128,7 @@ export class StableDiffusionPipeline {
 
   #resolve(request: unknown): { request: ResolvedRequest; images: RequestImages } {
     const { defaults } = this.info;
-    const resolved = resolveRequestWithImages(request, {
-      size: defaults.width,
-      scheduler: defaults.scheduler,
-    });
+    const resolved = resolveRequestWithImages(request, { ...defaults, size: defaults.width });
     checkModelMode(this.info.modes, generationMode(resolved.request), this.info.id);
     return resolved;
   }
@@ -140,6 +141,7 @@ export class StableDiffusionPipeline {
     throwIfCanceled(options.signal);
     const components = [
       model.textEncoder,
+      ...(model.textEncoder2 ? [model.textEncoder2] : []),
       model.unet,
       model.vaeDecoder,
       ...(model.vaeEncoder ? [model.vaeEncoder] : []),
@@ -157,7 +159,7 @@ export class StableDiffusionPipeline {
     const classifierFree = !lcmGuidance && r.guidance_scale > 1;
 
     let t0 = performance.now();
-    const embeddings = await encodePrompt(model, r.prompt, r.negative_prompt, r.num_images, classifierFree);
+    const { embeddings, added } = await encodeConditioning(model, r, classifierFree);
     const textEncoderMs = performance.now() - t0;
 
     const shape = [r.num_images, contract.latentChannels, r.height / 8, r.width / 8] as const;
@@ -194,6 +196,7 @@ export class StableDiffusionPipeline {
       hooks: start.hooks,
       shape,
       embeddings,
+      added,
       guidanceScale: r.guidance_scale,
       classifierFree,
       timestepCond,

@@ -77,7 +77,7 @@ describeOnSoftwareGpu('the CLI on webgpu', () => {
     const r = await giraffe(['models', 'verify', half, '--device', 'webgpu'], softwareGpuEnv());
     // SwiftShader has no float16 shaders; a GPU with them would pass.
     expect(r.code).toBe(1);
-    expect(r.stdout + r.stderr).toMatch(/GIRAFFE_ERR_MODEL_UNSUPPORTED|shader-f16/);
+    expect(r.stdout + r.stderr).toMatch(/GIRAFFE_ERR_DEVICE_UNSUPPORTED|shader-f16/);
     expect((await giraffe(['models', 'verify', modelDir, '--device', 'webgpu'], softwareGpuEnv())).code).toBe(
       0,
     );

@@ -119,7 +119,7 @@ describeOnSoftwareGpu('the webgpu device', () => {
       (e: unknown) => e,
     )) as GiraffeError;
     expect(err).toBeInstanceOf(GiraffeError);
-    expect(err.code).toBe('GIRAFFE_ERR_MODEL_UNSUPPORTED');
+    expect(err.code).toBe('GIRAFFE_ERR_DEVICE_UNSUPPORTED');
     expect(err.message).toMatch(/float16 model.*shader-f16.*float32 export/);
   });
 

@@ -46,7 +46,7 @@ export function explainWebgpuError(err: unknown, what: string): unknown {
 /** The refusal of an fp16 model on an adapter without float16 shaders. */
 export function fp16Refusal(what: string, cause?: unknown): GiraffeError {
   return new GiraffeError(
-    'GIRAFFE_ERR_MODEL_UNSUPPORTED',
+    'GIRAFFE_ERR_DEVICE_UNSUPPORTED',
     `${what}: this is a float16 model, and this WebGPU adapter has no float16 shaders (shader-f16). ` +
       'Use a float32 export of the model on this device, a GPU whose driver offers shader-f16, or --device cpu.',
     { device: 'webgpu', precision: 'float16' },
@@ -86,7 +86,7 @@ async function probe(): Promise<WebgpuCapabilities> {
     return { shaderF16: true };
   } catch (err) {
     const explained = explainWebgpuError(err, 'webgpu');
-    if (explained instanceof GiraffeError && explained.code === 'GIRAFFE_ERR_MODEL_UNSUPPORTED') {
+    if (explained instanceof GiraffeError && explained.code === 'GIRAFFE_ERR_DEVICE_UNSUPPORTED') {
       return { shaderF16: false };
     }
     throw explained;

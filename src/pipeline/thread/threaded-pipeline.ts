@@ -126,8 +126,8 @@ export class ThreadedPipeline {
 
   #resolve(request: unknown): { request: ResolvedRequest; images: RequestImages } {
     const resolved = resolveRequestWithImages(request, {
+      ...this.info.defaults,
       size: this.info.defaults.width,
-      scheduler: this.info.defaults.scheduler,
     });
     checkModelMode(this.info.modes, generationMode(resolved.request), this.info.id);
     return resolved;
