@@ -45,6 +45,11 @@ export const errorCatalogue = {
   },
   GIRAFFE_ERR_MODEL_LOAD_FAILED: { status: 500, title: 'Model could not be loaded', retryable: false },
   GIRAFFE_ERR_DEVICE_UNAVAILABLE: { status: 500, title: 'Execution provider unavailable', retryable: false },
+  GIRAFFE_ERR_DEVICE_UNSUPPORTED: {
+    status: 500,
+    title: 'Model not supported on this device',
+    retryable: false,
+  },
   GIRAFFE_ERR_GENERATION_CANCELED: { status: 409, title: 'Generation canceled', retryable: false },
   GIRAFFE_ERR_GENERATION_FAILED: { status: 500, title: 'Generation failed', retryable: true },
   GIRAFFE_ERR_MODEL_OUTPUT_INVALID: { status: 500, title: 'Model produced invalid output', retryable: false },
