@@ -4,6 +4,7 @@
 #
 #   docker build --target cpu  -t giraffe:cpu  .   # node:20-bookworm-slim, onnxruntime's bundled CPU build
 #   docker build --target cuda -t giraffe:cuda .   # NVIDIA CUDA 12 + cuDNN 9 runtime, onnxruntime's CUDA provider
+#   docker build --target webgpu -t giraffe:webgpu . # any Vulkan GPU (NVIDIA, AMD, Intel): the CPU image + the Vulkan loader
 #
 # One image runs any giraffe command: `docker run giraffe:cpu serve`,
 # `docker run --gpus 1 giraffe:cuda worker --device cuda:0`, `… models pull REPO`.
@@ -61,6 +62,34 @@ WORKDIR /app
 COPY --from=deps-cuda /app/node_modules ./node_modules
 COPY --from=app /app ./
 ENV NODE_ENV=production MODELS_DIR=/models DATA_DIR=/data
+USER giraffe
+VOLUME ["/models", "/data"]
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 CMD ["node", "/app/docker/healthcheck.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "/app/docker/entrypoint.sh"]
+CMD ["serve"]
+
+# --- WebGPU image: any GPU with a Vulkan driver ----------------------------------
+# onnxruntime-node's bundled build already has the WebGPU provider (Dawn); it needs
+# the Vulkan loader, and the GPU's Vulkan driver: NVIDIA's comes from the host
+# through the NVIDIA Container Toolkit when NVIDIA_DRIVER_CAPABILITIES includes
+# `graphics` (compute alone gives CUDA, not Vulkan); AMD's and Intel's are Mesa's
+# (RADV, ANV), installed here, with /dev/dri mapped in. Mesa's software driver
+# (lavapipe) is removed so that a container without a GPU fails at start-up
+# instead of running on the CPU through a software GPU.
+FROM ${NODE_IMAGE} AS webgpu
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini libvulkan1 mesa-vulkan-drivers \
+ && rm -f /usr/share/vulkan/icd.d/lvp_icd.*.json \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --gid 10001 giraffe \
+ && useradd --uid 10001 --gid giraffe --home-dir /app --no-create-home --shell /usr/sbin/nologin giraffe \
+ && mkdir -p /models /data && chown giraffe:giraffe /models /data
+WORKDIR /app
+COPY --from=deps-cpu /app/node_modules ./node_modules
+COPY --from=app /app ./
+ENV NODE_ENV=production MODELS_DIR=/models DATA_DIR=/data DEVICE=webgpu \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics XDG_RUNTIME_DIR=/tmp
 USER giraffe
 VOLUME ["/models", "/data"]
 EXPOSE 8080

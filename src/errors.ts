@@ -47,6 +47,11 @@ export const errorCatalogue = {
   },
   GIRAFFE_ERR_MODEL_LOAD_FAILED: { status: 500, title: 'Model could not be loaded', retryable: false },
   GIRAFFE_ERR_DEVICE_UNAVAILABLE: { status: 500, title: 'Execution provider unavailable', retryable: false },
+  GIRAFFE_ERR_DEVICE_UNSUPPORTED: {
+    status: 500,
+    title: 'Model not supported on this device',
+    retryable: false,
+  },
   GIRAFFE_ERR_GENERATION_CANCELED: { status: 409, title: 'Generation canceled', retryable: false },
   GIRAFFE_ERR_GENERATION_FAILED: { status: 500, title: 'Generation failed', retryable: true },
   GIRAFFE_ERR_MODEL_OUTPUT_INVALID: { status: 500, title: 'Model produced invalid output', retryable: false },
@@ -95,6 +100,13 @@ export const errorCatalogue = {
     title: 'Model cannot do this kind of generation',
     retryable: false,
   },
+  GIRAFFE_ERR_SDAPI_UNSUPPORTED: {
+    status: 422,
+    title: 'AUTOMATIC1111 option not supported',
+    retryable: false,
+  },
+  GIRAFFE_ERR_SDAPI_IMAGE_INVALID: { status: 422, title: 'Not a readable image', retryable: false },
+  GIRAFFE_ERR_SDAPI_TIMEOUT: { status: 504, title: 'Job did not finish in time', retryable: true },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -4,9 +4,12 @@
 const net = require('node:net');
 const { URL } = require('node:url');
 
+const useSoftwareGpu = require('./software-gpu-setup.js');
+
 const url = new URL(process.env.GIRAFFE_TEST_REDIS_URL || 'redis://127.0.0.1:6379');
 
 module.exports = async function requireRedis() {
+  useSoftwareGpu();
   const port = Number(url.port) || 6379;
   const reachable = await new Promise((resolve) => {
     const socket = net.connect(port, url.hostname);

@@ -44,6 +44,11 @@ const tags: OpenAPIV3_1.TagObject[] = [
   { name: 'images', description: 'The images of finished jobs.' },
   { name: 'models', description: 'The models this deployment serves.' },
   { name: 'health', description: 'Liveness and readiness, for load balancers; no API key needed.' },
+  {
+    name: 'a1111',
+    description:
+      "AUTOMATIC1111's web API (`/sdapi/v1/*`) over giraffe's jobs, for the clients that speak it (docs/a1111-api.md).",
+  },
 ];
 
 /** Routes marked `config: { public: true }` need no key: they say so in the document. */

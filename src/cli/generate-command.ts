@@ -29,7 +29,7 @@ Options:
   --strength X        0 < X ≤ 1, how much of the image is repainted (default 0.8, 1 with --mask)
   --mask-blur N       blur the mask's edge by N pixels (0 … 64, default 0)
   --resize MODE       crop | fit | stretch: how the image meets --width/--height (default crop)
-  --device DEV        cpu | cuda:N (default cpu)
+  --device DEV        cpu | webgpu | cuda:N (default DEVICE, cpu)
   --server URL        run it on a giraffe service instead (e.g. http://localhost:8080),
                       following its progress stream; --model is then a model id
   --api-key KEY       the service's API key, with --server
@@ -145,7 +145,7 @@ export async function generateCommand(argv: string[], config: Config): Promise<n
   const modelDir = (await resolveModel(values.model, config)).dir;
   process.stderr.write(`loading ${modelDir}\n`);
   const pipeline = await loadPipeline(modelDir, {
-    device: values.device ?? 'cpu',
+    device: values.device ?? config.DEVICE,
     intraOpThreads: config.ORT_INTRA_OP_THREADS,
   });
   try {

@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from '../config';
 import { GiraffeError } from '../errors';
+import { devicesCommand } from './devices-command';
 import { generateCommand, generateUsage } from './generate-command';
 import { modelsCommand } from './models-command';
 import { serveCommand } from './serve-command';
@@ -14,6 +15,7 @@ Commands:
   worker              a worker taking jobs from Redis (one per GPU)
   generate "PROMPT"   make an image on this machine, no server
   models …            list | pull | verify | rm the models in MODELS_DIR
+  devices             what cpu, webgpu and cuda see here; --model: does it run there
   (each takes --help)
 
 ${generateUsage}`;
@@ -32,6 +34,8 @@ export async function main(argv: string[]): Promise<number> {
         return await workerCommand(rest, config);
       case 'models':
         return await modelsCommand(rest, config);
+      case 'devices':
+        return await devicesCommand(rest, config);
       case undefined:
       case 'help':
       case '--help':

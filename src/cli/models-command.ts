@@ -19,7 +19,7 @@ export const modelsUsage = `Usage: giraffe models <command>
   verify NAME|DIR               check a model against the ONNX contract; lists every problem
        [--quick]                files only, without opening the graphs in onnxruntime
        [--checksums]            re-hash the files a pull recorded
-       [--device cpu|cuda:N]    where to open the graphs (default cpu)
+       [--device cpu|webgpu|cuda:N]    where to open the graphs (default DEVICE)
   rm NAME                       delete a model from MODELS_DIR
 
 pull reads model_index.json first and refuses a model giraffe cannot run
@@ -165,7 +165,7 @@ async function verify(args: string[], config: Config): Promise<number> {
   const report = await verifyModel(dir, {
     load: !values.quick,
     checksums: values.checksums,
-    device: values.device,
+    device: values.device ?? config.DEVICE,
   });
   if (report.problems.length === 0) {
     const c = report.contract;

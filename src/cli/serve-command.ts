@@ -8,7 +8,7 @@ import { ensureBuiltInModels } from './built-in-models';
 import { queueFromConfig } from './queue-from-config';
 import { startEmbeddedWorker } from './served-models';
 
-export const serveUsage = `Usage: giraffe serve [--host HOST] [--port PORT] [--device cpu|cuda:N]
+export const serveUsage = `Usage: giraffe serve [--host HOST] [--port PORT] [--device cpu|webgpu|cuda:N]
 
 Without REDIS_URL: the API, an in-process queue and one inference worker that
 serves every model in MODELS_DIR and the built-in ones, each loaded on first

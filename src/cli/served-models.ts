@@ -79,7 +79,7 @@ export async function startEmbeddedWorker(
     models: served.models,
     discoverModels: () => modelsInDirectory(config.MODELS_DIR),
     memoryBudgetBytes: memoryBudgetBytes(config),
-    device: options.device ?? 'cpu',
+    device: options.device ?? config.DEVICE,
     concurrency: 1,
     lockDurationMs: config.JOB_LOCK_MS,
     checkpointIntervalMs: config.CHECKPOINT_INTERVAL_MS,

@@ -7,7 +7,7 @@ import { WorkerService } from '../worker';
 import { queueFromConfig, webhooksFromConfig } from './queue-from-config';
 import { resolveModel } from './resolve-model';
 
-export const workerUsage = `Usage: giraffe worker [--model NAME|DIR]... [--device cpu|cuda:N] [--concurrency N]
+export const workerUsage = `Usage: giraffe worker [--model NAME|DIR]... [--device cpu|webgpu|cuda:N] [--concurrency N]
 
 Takes jobs from Redis (REDIS_URL) for the models it loads (default: DEFAULT_MODEL).
 Run one per GPU. SIGTERM stops taking jobs and lets the running one finish
@@ -52,7 +52,7 @@ export async function workerCommand(argv: string[], config: Config): Promise<num
     service = await WorkerService.start({
       driver,
       models,
-      device: values.device ?? 'cpu',
+      device: values.device ?? config.DEVICE,
       concurrency,
       lockDurationMs: config.JOB_LOCK_MS,
       checkpointIntervalMs: config.CHECKPOINT_INTERVAL_MS,
@@ -67,7 +67,12 @@ export async function workerCommand(argv: string[], config: Config): Promise<num
     throw err;
   }
   logger.info(
-    { worker: service.id, models: models.map((m) => m.id), device: values.device ?? 'cpu', concurrency },
+    {
+      worker: service.id,
+      models: models.map((m) => m.id),
+      device: values.device ?? config.DEVICE,
+      concurrency,
+    },
     'worker ready',
   );
   await new Promise<void>((resolve) => {

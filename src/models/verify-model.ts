@@ -4,9 +4,11 @@ import { GiraffeError } from '../errors';
 import { ClipTokenizer } from '../pipeline';
 import {
   componentNames,
+  fp16Refusal,
   inspectModelContract,
   inspectModelDirectory,
   OnnxComponent,
+  probeWebgpu,
   type ModelContract,
 } from '../pipeline/model';
 import { checksumProblem } from './file-checksum';
@@ -141,6 +143,11 @@ export async function verifyModel(modelDir: string, options: VerifyOptions = {})
       const inspection = inspectModelContract(textEncoder, unet, vaeDecoder, vaeEncoder, textEncoder2);
       problems.push(...inspection.problems);
       contract = inspection.contract;
+      const half = opened.find((c) => [...c.inputs, ...c.outputs].some((s) => s.type === 'float16'));
+      // fp16 graphs open on any adapter and fail at their first run without float16 shaders.
+      if (half && options.device === 'webgpu' && !(await probeWebgpu()).shaderF16) {
+        problems.push(fp16Refusal(path.join(dir, half.label)));
+      }
     }
   } finally {
     await Promise.allSettled([...opened, ...(textEncoder2 ? [textEncoder2] : [])].map((c) => c.release()));

@@ -51,6 +51,9 @@ export { modelDefaults, type ModelDefaults } from './model-defaults';
 export {
   readModelDirectory,
   assertDeviceAvailable,
+  surveyDevices,
+  probeWebgpu,
+  type DeviceStatus,
   modelModes,
   modelModesFromDirectory,
   checkModelMode,

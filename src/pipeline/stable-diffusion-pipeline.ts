@@ -215,7 +215,7 @@ export class StableDiffusionPipeline {
     options.onDeviceIdle?.();
 
     t0 = performance.now();
-    const parameters = formatA1111Parameters({ ...r, model: model.directory.id });
+    const parameters = formatA1111Parameters({ ...r, model: model.directory.id, device: model.device });
     const images = await Promise.all(
       decoded.rgb.map((rgb) =>
         encodeImage(

@@ -150,6 +150,8 @@ export class ModelHost {
         device: this.#options.device,
         copies: this.#options.copies,
         intraOpThreads: this.#options.intraOpThreads,
+        // On a GPU, one warm-up image compiles the shaders before the first job (warm-up.ts).
+        warmUp: this.#options.device !== 'cpu',
       });
       if (this.#closed) {
         await loaded.close();
@@ -167,7 +169,7 @@ export class ModelHost {
           estimated_mb: mb(slot.bytes),
           loaded_mb: mb(this.loadedBytes),
         },
-        'model loaded',
+        this.#options.device === 'cpu' ? 'model loaded' : 'model loaded and warmed up',
       );
       return loaded;
     });

@@ -1,6 +1,7 @@
 import { loadPipeline, type ModelInfo, type Pipeline } from '../pipeline';
 import { findTaesd, TaesdPreviewDecoder } from '../pipeline/preview';
 import { fingerprintModel, type ModelFingerprint } from './model-fingerprint';
+import { warmUp } from './warm-up';
 
 /**
  * The loaded copies of one model: one inference thread per unit of
@@ -25,7 +26,7 @@ export class PipelinePool {
   static async load(
     model: string,
     dir: string,
-    options: { device: string; copies: number; intraOpThreads?: number },
+    options: { device: string; copies: number; intraOpThreads?: number; warmUp?: boolean },
   ): Promise<PipelinePool> {
     const pipelines: Pipeline[] = [];
     let taesd: TaesdPreviewDecoder | undefined;
@@ -38,6 +39,8 @@ export class PipelinePool {
           await loadPipeline(dir, { device: options.device, intraOpThreads: options.intraOpThreads }),
         );
       }
+      // In turn, not at once: on one GPU the copies would only queue for it (webgpu-lock.ts).
+      if (options.warmUp) for (const p of pipelines) await warmUp(p, options.device);
       const taesdFile = findTaesd(dir);
       if (taesdFile) taesd = await TaesdPreviewDecoder.open(taesdFile, 1);
       return new PipelinePool(model, pipelines, await hashing, taesd);

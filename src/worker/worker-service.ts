@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { assertDeviceAvailable } from '../pipeline';
+import { assertDeviceAvailable, probeWebgpu } from '../pipeline';
 import type { JobRecord } from '../jobs';
 import type { JobConsumer, QueueDriver, WorkerInfo } from '../queue';
 import { WebhookNotifier, type WebhookNotifierOptions, type WebhookSubscription } from '../webhooks';
@@ -28,7 +28,12 @@ export interface WorkerServiceOptions {
    * `memoryBudgetBytes`.
    */
   readonly discoverModels?: () => readonly ModelToServe[];
-  /** `cpu` or `cuda:N`. @defaultValue `cpu` */
+  /**
+   * `cpu`, `webgpu` or `cuda:N`. A webgpu worker asks for its adapter at
+   * start; on a GPU every model copy makes one warm-up image as it loads
+   * (warm-up.ts), before the heartbeat that lists it as loaded.
+   * @defaultValue `cpu`
+   */
   readonly device?: string;
   /** Jobs run at once per model (across all models with `memoryBudgetBytes`), each on its own inference thread. @defaultValue 1 */
   readonly concurrency?: number;
@@ -87,6 +92,8 @@ export class WorkerService {
   static async start(options: WorkerServiceOptions): Promise<WorkerService> {
     const device = options.device ?? 'cpu';
     assertDeviceAvailable(device);
+    // No adapter: fail now, naming the fix, even when the models load on first use.
+    if (device === 'webgpu') await probeWebgpu();
     const lazy = options.memoryBudgetBytes !== undefined;
     // Set once the service exists; a model loads only after that.
     let announce = (): void => undefined;

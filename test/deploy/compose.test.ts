@@ -135,6 +135,36 @@ describe('overrides in docker/', () => {
     await parsesCommand({ ...compose.services.worker, ...cpu });
   });
 
+  it('compose.webgpu.yml runs workers on the webgpu image with the graphics (Vulkan) part of the NVIDIA driver', async () => {
+    const webgpu = readCompose('docker/compose.webgpu.yml').services.worker;
+    expect(webgpu.build?.target).toBe('webgpu');
+    const args = webgpu.command!.map((a) => interpolate(a, dotenv));
+    expect(parseDevice(args[args.indexOf('--device') + 1])).toMatchObject({ kind: 'webgpu' });
+    expect(args[args.indexOf('--model') + 1]).toBe(configOf(compose.services.worker).DEFAULT_MODEL);
+    expect(webgpu.environment!.NVIDIA_DRIVER_CAPABILITIES.split(',')).toContain('graphics');
+    const devices = (webgpu.deploy?.resources?.reservations?.devices as Override).override as {
+      driver: string;
+      capabilities: string[];
+    }[];
+    expect(devices).toEqual([expect.objectContaining({ driver: 'nvidia' })]);
+    expect(devices[0].capabilities).toEqual(expect.arrayContaining(['gpu', 'graphics']));
+    await parsesCommand({ ...compose.services.worker, ...webgpu });
+  });
+
+  it('compose.webgpu-dri.yml gives AMD and Intel workers /dev/dri and no NVIDIA reservation', async () => {
+    const dri = readCompose('docker/compose.webgpu-dri.yml').services.worker as ComposeService & {
+      devices?: string[];
+      group_add?: string[];
+    };
+    expect(dri.build?.target).toBe('webgpu');
+    expect(dri.deploy?.resources?.reservations?.devices).toBe(RESET);
+    expect(dri.devices).toEqual(['/dev/dri:/dev/dri']);
+    expect(dri.group_add?.map((g) => interpolate(g, dotenv))).toEqual(['105', '44']);
+    const args = dri.command!.map((a) => interpolate(a, dotenv));
+    expect(parseDevice(args[args.indexOf('--device') + 1])).toMatchObject({ kind: 'webgpu' });
+    await parsesCommand({ ...compose.services.worker, ...dri });
+  });
+
   it('compose.multi-gpu.yml gives each worker service its own GPU', () => {
     const multi = readCompose('docker/compose.multi-gpu.yml').services;
     const ids = Object.entries(multi).map(([name, s]) => {

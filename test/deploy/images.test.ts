@@ -48,7 +48,7 @@ function dockerStages(text: string): { args: Record<string, string>; stages: Map
 }
 
 const { args: buildArgs, stages } = dockerStages(read('Dockerfile'));
-const finalStages = ['cpu', 'cuda'] as const;
+const finalStages = ['cpu', 'cuda', 'webgpu'] as const;
 const all = (stage: string, op: string): string[] =>
   (stages.get(stage) ?? []).filter((i) => i.op === op).map((i) => i.args);
 
@@ -74,6 +74,26 @@ describe('Dockerfile', () => {
     // No instruction fetches or bakes in model weights.
     const instructions = [...stages.values()].flat().map((i) => `${i.op} ${i.args}`);
     expect(instructions.join('\n')).not.toMatch(/huggingface|models pull|\.onnx\b/);
+  });
+
+  it('builds a WebGPU image: the CPU build plus the Vulkan loader, with graphics for NVIDIA and no software GPU', () => {
+    expect(all('webgpu', 'FROM')[0]).toMatch(/^\$\{NODE_IMAGE\}/);
+    // onnxruntime-node's bundled build carries the WebGPU provider: no CUDA download.
+    expect(all('webgpu', 'COPY').join('\n')).toContain('--from=deps-cpu /app/node_modules');
+    const run = all('webgpu', 'RUN').join(' ');
+    expect(run).toMatch(/install .*\blibvulkan1\b/);
+    expect(run).toMatch(/install .*\bmesa-vulkan-drivers\b/);
+    // Mesa's lavapipe would be a silent software fallback: it goes.
+    expect(run).toContain('rm -f /usr/share/vulkan/icd.d/lvp_icd');
+    const env = Object.fromEntries(
+      all('webgpu', 'ENV')
+        .flatMap((line) => line.split(/\s+/))
+        .map((pair) => pair.split('=')),
+    );
+    expect(env.NVIDIA_DRIVER_CAPABILITIES.split(',')).toEqual(
+      expect.arrayContaining(['compute', 'graphics']),
+    );
+    expect(loadConfig(env).DEVICE).toBe('webgpu');
   });
 
   it.each(finalStages)(
@@ -103,7 +123,10 @@ describe('Dockerfile', () => {
         .map((pair) => pair.split('=')),
     );
     for (const key of Object.keys(env)) {
-      if (key !== 'NODE_ENV') expect(Object.keys(configSchema.shape)).toContain(key);
+      // The others are read by Node and the GPU driver stack, not by giraffe.
+      if (!['NODE_ENV', 'NVIDIA_DRIVER_CAPABILITIES', 'XDG_RUNTIME_DIR'].includes(key)) {
+        expect(Object.keys(configSchema.shape)).toContain(key);
+      }
     }
     const volumes = JSON.parse(all(stage, 'VOLUME')[0]) as string[];
     expect(volumes.sort()).toEqual([env.DATA_DIR, env.MODELS_DIR].sort());

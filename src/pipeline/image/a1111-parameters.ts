@@ -25,6 +25,12 @@ export interface A1111Parameters {
   /** sha256 of the input image / mask, written as `Init image hash` / `Mask image hash` so the inputs can be found again. */
   image_sha256?: string;
   mask_image_sha256?: string;
+  /**
+   * Where it ran (`webgpu`, `cuda:0`), written as `Device: ...`; omitted for
+   * `cpu`, the default. Another execution provider gives slightly different
+   * pixels for the same seed.
+   */
+  device?: string;
 }
 
 /**
@@ -103,6 +109,7 @@ export function formatA1111Parameters(p: A1111Parameters): string {
     params.push(['Resize mode', RESIZE_MODE_NAMES[p.resize_mode] ?? p.resize_mode]);
   if (p.image_sha256) params.push(['Init image hash', p.image_sha256]);
   if (p.mask_image_sha256) params.push(['Mask image hash', p.mask_image_sha256]);
+  if (p.device && p.device !== 'cpu') params.push(['Device', p.device]);
 
   const lines = [p.prompt];
   if (p.negative_prompt) lines.push(`${NEGATIVE_PREFIX} ${p.negative_prompt}`);

@@ -28,4 +28,13 @@ export {
   type ElementType,
 } from './onnx-component';
 export { toFloat16, fromFloat16, float32ToFloat16Bits, float16BitsToNumber } from './float16';
-export { assertDeviceAvailable, parseDevice, type Device } from './execution-device';
+export {
+  assertDeviceAvailable,
+  parseDevice,
+  executionProviderName,
+  deviceChoices,
+  webgpuPinningHelp,
+  type Device,
+} from './execution-device';
+export { probeWebgpu, fp16Refusal, webgpuAdapterHelp, type WebgpuCapabilities } from './webgpu-probe';
+export { surveyDevices, surveyedDevices, type DeviceStatus } from './device-survey';

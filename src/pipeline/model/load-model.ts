@@ -3,6 +3,7 @@ import { checkModelContract, type ModelContract } from './model-contract';
 import { readModelDirectory, type ModelDirectory } from './model-directory';
 import { OnnxComponent, type SessionSettings } from './onnx-component';
 import { GiraffeError } from '../../errors';
+import { fp16Refusal, probeWebgpu } from './webgpu-probe';
 
 /** A model directory with its three ONNX sessions open and its contract checked. */
 export interface LoadedModel {
@@ -46,6 +47,8 @@ export async function loadModel(modelDir: string, settings: SessionSettings = {}
   const tokenizer = loadTokenizer(directory);
   const { second } = directory;
   const tokenizer2 = second ? loadTokenizer(directory, second.tokenizerDir) : undefined;
+  // Asked before any session: no adapter fails here with the fix, in ~0.1 s.
+  const webgpu = settings.device === 'webgpu' ? await probeWebgpu() : undefined;
   const opened: OnnxComponent[] = [];
   try {
     for (const name of ['text_encoder', 'unet', 'vae_decoder'] as const) {
@@ -63,6 +66,13 @@ export async function loadModel(modelDir: string, settings: SessionSettings = {}
       opened.push(vaeEncoder);
     }
     const contract = checkModelContract(textEncoder, unet, vaeDecoder, vaeEncoder, textEncoder2);
+    // fp16 exports load on any adapter but fail at their first run without float16 shaders
+    // ("Program Cast requires f16"): refuse them now, not at the first job.
+    const halfPrecision = opened.find((c) =>
+      [...c.inputs, ...c.outputs].some((signature) => signature.type === 'float16'),
+    );
+    if (webgpu && !webgpu.shaderF16 && halfPrecision)
+      throw fp16Refusal(`${directory.dir} (${halfPrecision.label})`);
     return {
       directory,
       contract,

@@ -4,6 +4,8 @@ import { performance } from 'node:perf_hooks';
 import { GiraffeError } from '../../errors';
 import { assertDeviceAvailable, executionProviders } from './execution-device';
 import { fromFloat16, toFloat16 } from './float16';
+import { withWebgpuLock } from './webgpu-lock';
+import { explainWebgpuError } from './webgpu-probe';
 
 /** Tensor element types giraffe feeds to or reads from a Stable Diffusion export. */
 export type ElementType = 'float32' | 'float16' | 'int32' | 'int64';
@@ -22,9 +24,12 @@ export interface FeedValue {
   readonly dims: readonly number[];
 }
 
-/** Where sessions run. `cuda:N` needs onnxruntime-node installed with its CUDA libraries. */
+/**
+ * Where sessions run. `cuda:N` needs onnxruntime-node installed with its CUDA
+ * libraries; `webgpu` needs a GPU with a Vulkan (D3D12, Metal) driver.
+ */
 export interface SessionSettings {
-  /** @defaultValue `cpu` */
+  /** `cpu`, `webgpu` or `cuda:N`. @defaultValue `cpu` */
   readonly device?: string;
   /** onnxruntime intra-op threads; 0 lets it choose. @defaultValue 0 */
   readonly intraOpThreads?: number;
@@ -43,12 +48,16 @@ export class OnnxComponent {
   readonly outputs: readonly TensorSignature[];
   /** Milliseconds spent inside `session.run` since the last {@link takeRunTime}. */
   #runMs = 0;
+  /** webgpu sessions take the process-wide lock (webgpu-lock.ts) around every call into onnxruntime. */
+  readonly #exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
 
   private constructor(
     readonly file: string,
     readonly label: string,
     readonly session: ort.InferenceSession,
+    readonly device: string,
   ) {
+    this.#exclusive = device === 'webgpu' ? withWebgpuLock : (fn) => fn();
     this.inputs = session.inputMetadata.map((m) => this.#signature(m, 'input'));
     this.outputs = session.outputMetadata.map((m) => this.#signature(m, 'output'));
   }
@@ -60,14 +69,22 @@ export class OnnxComponent {
     const options: ort.InferenceSession.SessionOptions = {
       executionProviders: executionProviders(device),
       graphOptimizationLevel: 'all',
+      // webgpu warns at every load that shape ops stay on the CPU (by design); keep errors only.
+      ...(device === 'webgpu' ? { logSeverityLevel: 3 as const } : {}),
       ...(settings.intraOpThreads ? { intraOpNumThreads: settings.intraOpThreads } : {}),
     };
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(file, options);
+      session =
+        device === 'webgpu'
+          ? await withWebgpuLock(() => ort.InferenceSession.create(file, options))
+          : await ort.InferenceSession.create(file, options);
     } catch (err) {
       const message = (err as Error).message ?? String(err);
-      if (device !== 'cpu' && /provider|cuda|libonnxruntime_providers/i.test(message)) {
+      if (device === 'webgpu') {
+        const explained = explainWebgpuError(err, label);
+        if (explained !== err) throw explained;
+      } else if (device !== 'cpu' && /provider|cuda|libonnxruntime_providers/i.test(message)) {
         throw new GiraffeError(
           'GIRAFFE_ERR_DEVICE_UNAVAILABLE',
           `${label}: onnxruntime-node cannot run on ${device} (${message}). Install it with ONNXRUNTIME_NODE_INSTALL=cuda12 and a CUDA 12 runtime, or use --device cpu.`,
@@ -81,7 +98,7 @@ export class OnnxComponent {
         { cause: err },
       );
     }
-    return new OnnxComponent(file, label, session);
+    return new OnnxComponent(file, label, session, device);
   }
 
   #signature(meta: ort.InferenceSession.ValueMetadata, kind: 'input' | 'output'): TensorSignature {
@@ -113,16 +130,23 @@ export class OnnxComponent {
       if (!sig) throw new Error(`${this.label}: has no input "${name}"`);
       tensors[name] = toTensor(sig.type, value);
     }
-    const start = performance.now();
     let results: ort.InferenceSession.OnnxValueMapType;
     try {
-      results = outputNames
-        ? await this.session.run(tensors, outputNames as string[])
-        : await this.session.run(tensors);
+      results = await this.#exclusive(async () => {
+        // Timed inside the lock: waiting for another thread's webgpu run is not this session's time.
+        const start = performance.now();
+        try {
+          return await (outputNames
+            ? this.session.run(tensors, outputNames as string[])
+            : this.session.run(tensors));
+        } finally {
+          this.#runMs += performance.now() - start;
+        }
+      });
     } catch (err) {
+      const explained = this.device === 'webgpu' ? explainWebgpuError(err, this.label) : err;
+      if (explained !== err) throw explained;
       throw runFailure(this.label, err);
-    } finally {
-      this.#runMs += performance.now() - start;
     }
     const out: Record<string, { data: Float32Array; dims: number[] }> = {};
     for (const [name, tensor] of Object.entries(results)) {
@@ -140,7 +164,7 @@ export class OnnxComponent {
   }
 
   async release(): Promise<void> {
-    await this.session.release();
+    await this.#exclusive(() => this.session.release());
   }
 
   get name(): string {

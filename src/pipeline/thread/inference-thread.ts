@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { GiraffeError, type SerializedGiraffeError } from '../../errors';
+import { adoptWebgpuLock } from '../model/webgpu-lock';
 import { StableDiffusionPipeline } from '../stable-diffusion-pipeline';
 import type { DenoiseCheckpoint } from '../checkpoint';
 import type { FromThread, ThreadData, ToThread } from './messages';
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
   const port = parentPort!;
   const data = workerData as ThreadData;
   const cancel = new Int32Array(data.cancelBuffer);
+  adoptWebgpuLock(data.webgpuLock);
   const send = (msg: FromThread, transfer: ArrayBuffer[] = []): void => port.postMessage(msg, transfer);
 
   let pipeline: StableDiffusionPipeline;

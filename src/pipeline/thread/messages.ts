@@ -9,6 +9,8 @@ export interface ThreadData {
   readonly options: PipelineOptions;
   /** One Int32 slot: the number of the job to cancel; read between steps without waiting for messages. */
   readonly cancelBuffer: SharedArrayBuffer;
+  /** The process-wide webgpu lock (model/webgpu-lock.ts): threads must not race inside Dawn. */
+  readonly webgpuLock: SharedArrayBuffer;
 }
 
 export type ToThread =

@@ -16,6 +16,7 @@ import type {
 } from '../stable-diffusion-pipeline';
 import type { FromThread, ThreadData, ToThread } from './messages';
 import { startThread } from './start-thread';
+import { webgpuLockBuffer } from '../model/webgpu-lock';
 
 interface PendingJob {
   readonly job: number;
@@ -86,6 +87,7 @@ export class ThreadedPipeline {
       modelDir: path.resolve(modelDir),
       options,
       cancelBuffer,
+      webgpuLock: webgpuLockBuffer(),
     } satisfies ThreadData);
     const info = await new Promise<ModelInfo>((resolve, reject) => {
       const onMessage = (msg: FromThread): void => {
