@@ -6,7 +6,7 @@ import {
   schedulerNames,
   type ModelDefaults,
   type ModelInfo,
-} from '../pipeline';
+} from '../pipeline/contract';
 import type { WorkerRegistry } from '../queue';
 
 /** What the API knows about a model before any job runs on it. */

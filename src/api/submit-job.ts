@@ -3,7 +3,7 @@ import { GiraffeError } from '../errors';
 import type { JobRecord } from '../jobs';
 import type { EnqueuedJob } from '../queue';
 import type { WebhookSubscription } from '../jobs/job-request';
-import { resolveRequest, type GenerateRequest } from '../pipeline';
+import { resolveRequest, type GenerateRequest } from '../pipeline/contract';
 import { idempotent } from './idempotency';
 
 /**

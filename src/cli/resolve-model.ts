@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Config } from '../config';
 import { GiraffeError } from '../errors';
-import { ensureDemoModel } from '../pipeline';
+import { ensureDemoModel } from '../pipeline/demo';
 
 /** The built-in demo model's name. */
 export const DEMO_MODEL = 'demo';

@@ -3,7 +3,7 @@ import closeWithGrace from 'close-with-grace';
 import { buildApp } from '../api';
 import type { Config } from '../config';
 import { createLogger } from '../logging';
-import { WorkerService } from '../worker';
+import type { WorkerService } from '../worker';
 import { queueFromConfig, webhooksFromConfig } from './queue-from-config';
 import { DEMO_MODEL, resolveModel } from './resolve-model';
 
@@ -37,6 +37,9 @@ export async function serveCommand(argv: string[], config: Config): Promise<numb
   if (embedded) {
     const model = await resolveModel(config.DEFAULT_MODEL, config);
     if (model.id === DEMO_MODEL) extraModels[DEMO_MODEL] = model.dir;
+    // Loaded here, not at the top: an API replica (REDIS_URL set) never loads the inference engine.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy load, on purpose
+    const { WorkerService } = require('../worker') as typeof import('../worker');
     worker = await WorkerService.start({
       driver,
       models: [model],

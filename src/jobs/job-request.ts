@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { generateRequestSchema, type ResolvedRequest } from '../pipeline';
+import { generateRequestSchema, type ResolvedRequest } from '../pipeline/contract';
 
 /** Model ids are directory names under MODELS_DIR (or `demo`): no paths. */
 export const modelIdSchema = z

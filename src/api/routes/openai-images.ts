@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { GiraffeError, errorCatalogue, type ErrorCode } from '../../errors';
 import { modelIdSchema, type JobRecord } from '../../jobs';
-import { generateRequestSchema, requestLimits } from '../../pipeline';
+import { generateRequestSchema, requestLimits } from '../../pipeline/contract';
 import { submitJob } from '../submit-job';
 import { waitForJob } from '../wait-for-job';
 import {
