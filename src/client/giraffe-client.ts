@@ -1,3 +1,4 @@
+import type { JobRequest } from '../jobs/job-request';
 /**
  * A small client of giraffe's HTTP API (Node 20's fetch). The job stream
  * lives in {@link watchJob}; this is the request/response half.
@@ -61,7 +62,7 @@ export class GiraffeClient {
   }
 
   /** `POST /v1/generate`: the queued job (202), with its stream token. */
-  generate(body: Record<string, unknown>, options: { idempotencyKey?: string } = {}): Promise<Job> {
+  generate(body: JobRequest, options: { idempotencyKey?: string } = {}): Promise<Job> {
     return this.#json('POST', '/v1/generate', body, {
       ...(options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}),
     });

@@ -3,7 +3,7 @@ import { encodeImage, formatA1111Parameters } from './image';
 import { loadModel, type LoadedModel, type SessionSettings } from './model';
 import { NumpyRandomState } from './random';
 import { createScheduler, lcmGuidanceEmbedding, schedulerNames, type SchedulerName } from './schedulers';
-import { resolveRequest, type ResolvedRequest } from './generate-request';
+import { resolveRequest, type GenerateRequest, type ResolvedRequest } from './generate-request';
 import { modelDefaults, type ModelDefaults } from './model-defaults';
 import { decodeLatents } from './stages/decode-latents';
 import { denoise, throwIfCanceled, type CancelSignal, type StepProgress } from './stages/denoise';
@@ -82,12 +82,12 @@ export class StableDiffusionPipeline {
   }
 
   /** Validates a request against this model and fills in its defaults. */
-  resolve(request: unknown): ResolvedRequest {
+  resolve(request: GenerateRequest): ResolvedRequest {
     const { defaults } = this.info;
     return resolveRequest(request, { size: defaults.width, scheduler: defaults.scheduler });
   }
 
-  async generate(request: unknown, options: GenerateOptions = {}): Promise<GenerateResult> {
+  async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
     const started = performance.now();
     const r = this.resolve(request);
     const { model } = this;

@@ -13,6 +13,7 @@ import {
   schedulerNames,
   StableDiffusionPipeline,
   type Pipeline,
+  type GenerateRequest,
 } from '../../src';
 import { isGiraffeError } from '../../src/errors';
 import { channelStd, compareRgb, decodeRgb } from '../helpers/images';
@@ -226,7 +227,8 @@ describe('generate', () => {
     [{ prompt: 'x', colour: 'red' }, 'colour'],
     [{ prompt: 42 }, 'prompt'],
   ])('rejects %j naming %s', async (request, field) => {
-    await expect(pipeline.generate(request)).rejects.toMatchObject({
+    // What JavaScript callers (and JSON) can pass whatever the types say: checked at run time too.
+    await expect(pipeline.generate(request as unknown as GenerateRequest)).rejects.toMatchObject({
       code: 'GIRAFFE_ERR_REQUEST_INVALID',
       message: expect.stringContaining(field),
     });

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { GiraffeError } from '../../errors';
-import { resolveRequest, type ResolvedRequest } from '../generate-request';
+import { resolveRequest, type GenerateRequest, type ResolvedRequest } from '../generate-request';
 import type {
   GenerateOptions,
   GenerateResult,
@@ -108,14 +108,14 @@ export class ThreadedPipeline {
   }
 
   /** Validates a request against this model and fills in its defaults (seed included). */
-  resolve(request: unknown): ResolvedRequest {
+  resolve(request: GenerateRequest): ResolvedRequest {
     return resolveRequest(request, {
       size: this.info.defaults.width,
       scheduler: this.info.defaults.scheduler,
     });
   }
 
-  generate(request: unknown, options: GenerateOptions = {}): Promise<GenerateResult> {
+  generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
     if (this.#closed || this.#closing)
       return Promise.reject(new GiraffeError('GIRAFFE_ERR_PIPELINE_CLOSED', 'the pipeline is closed'));
     let resolved: ResolvedRequest;
