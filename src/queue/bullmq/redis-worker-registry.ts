@@ -4,15 +4,8 @@ import { LuaScript } from './lua-script';
 import { guarded } from './redis-connections';
 import type { RedisKeys } from './redis-keys';
 
-/** Values of the live workers; ids whose key expired leave the set in the same step. KEYS: set. ARGV: key prefix. */
-const liveWorkers = new LuaScript(`
-local values = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local value = redis.call('GET', ARGV[1] .. id)
-  if value then table.insert(values, value) else redis.call('SREM', KEYS[1], id) end
-end
-return values
-`);
+/** Values of the live workers (see `lua/live-workers.lua`). */
+export const liveWorkers = LuaScript.fromFile('live-workers');
 
 /**
  * Workers announce themselves under `<prefix>:worker:<id>` (JSON with a TTL)
