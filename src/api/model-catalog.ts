@@ -16,6 +16,8 @@ export interface CatalogModel {
   readonly workers: number;
   readonly defaults: ModelDefaults;
   readonly schedulers: readonly string[];
+  /** The model's `scheduler_config.json` (what its schedulers' limits derive from), when known. */
+  readonly schedulerConfig?: Readonly<Record<string, unknown>>;
   readonly precision?: string;
   readonly device?: readonly string[];
 }
@@ -72,6 +74,8 @@ export class ModelCatalog {
           workers: (prev?.workers ?? 0) + 1,
           defaults: info?.defaults ?? prev?.defaults ?? this.#fromDisk(id)?.defaults ?? fallbackDefaults,
           schedulers: info?.schedulers ?? prev?.schedulers ?? [],
+          schedulerConfig:
+            info?.schedulerConfig ?? prev?.schedulerConfig ?? this.#fromDisk(id)?.schedulerConfig,
           precision: info?.precision ?? prev?.precision,
           device: [...new Set([...(prev?.device ?? []), w.device])],
         });
@@ -107,7 +111,13 @@ export class ModelCatalog {
     if (!this.#diskCache.has(id)) {
       try {
         const dir = readModelDirectory(this.extraDirs[id] ?? path.join(this.modelsDir, id));
-        this.#diskCache.set(id, { id, workers: 0, defaults: modelDefaults(dir), schedulers: schedulerNames });
+        this.#diskCache.set(id, {
+          id,
+          workers: 0,
+          defaults: modelDefaults(dir),
+          schedulers: schedulerNames,
+          schedulerConfig: dir.schedulerConfig,
+        });
       } catch {
         this.#diskCache.set(id, null);
       }

@@ -3,7 +3,7 @@ import { GiraffeError } from '../errors';
 import type { JobRecord } from '../jobs';
 import type { EnqueuedJob } from '../queue';
 import type { WebhookSubscription } from '../jobs/job-request';
-import { resolveRequest, type GenerateRequest } from '../pipeline/contract';
+import { checkSchedulerRequest, resolveRequest, type GenerateRequest } from '../pipeline/contract';
 import { idempotent } from './idempotency';
 
 /**
@@ -42,6 +42,12 @@ export async function submitJob(
       },
     );
   }
+  const resolved = resolveRequest(generation, {
+    size: model.defaults.width,
+    scheduler: model.defaults.scheduler,
+  });
+  // Each scheduler's own limits (karras, step counts), refused now rather than by the worker later.
+  if (model.schedulerConfig) checkSchedulerRequest(resolved.scheduler, model.schedulerConfig, resolved);
   const key = request.headers['idempotency-key'];
   let created: EnqueuedJob | undefined;
   const { jobId, replayed } = await idempotent(
@@ -51,10 +57,6 @@ export async function submitJob(
     idempotencyBody,
     config.RETENTION_SECONDS * 1000,
     async () => {
-      const resolved = resolveRequest(generation, {
-        size: model.defaults.width,
-        scheduler: model.defaults.scheduler,
-      });
       const job = await driver.queue.enqueue({
         model: modelId,
         request: resolved,

@@ -20,6 +20,7 @@ export {
   type OutputFormat,
 } from './generate-request';
 export { schedulerNames, type SchedulerName } from './schedulers/types';
+export { checkSchedulerRequest } from './schedulers/check-scheduler-request';
 export { modelDefaults, type ModelDefaults } from './model-defaults';
 export { readModelDirectory, type ModelDirectory } from './model/model-directory';
 export type { ModelInfo } from './stable-diffusion-pipeline';
