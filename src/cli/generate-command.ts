@@ -135,7 +135,7 @@ export async function generateCommand(argv: string[], config: Config): Promise<n
     }
     const t = result.timings;
     process.stdout.write(
-      `${files.join('\n')}\nseed ${result.seed} · ${result.width}x${result.height} · ${resolved.scheduler}${resolved.karras ? ' (karras)' : ''} · ${t.unet_calls} steps\n` +
+      `${files.join('\n')}\nseed ${result.seed} · ${result.width}x${result.height} · ${resolved.scheduler}${resolved.karras ? ' (karras)' : ''} · ${resolved.steps} steps${t.unet_calls === resolved.steps ? '' : ` (${t.unet_calls} U-Net calls)`}\n` +
         `time ${(t.total_ms / 1000).toFixed(2)} s (text ${t.text_encoder_ms.toFixed(0)} ms, denoise ${t.denoise_ms.toFixed(0)} ms, vae ${t.vae_decoder_ms.toFixed(0)} ms, encode ${t.image_encode_ms.toFixed(0)} ms)\n`,
     );
     return 0;

@@ -130,6 +130,7 @@ export class StableDiffusionPipeline {
       classifierFree,
       timestepCond,
       rng,
+      steps: r.steps,
       onStep: options.onStep,
       signal: options.signal,
     });

@@ -7,11 +7,18 @@ import type { PromptEmbeddings } from './encode-prompt';
 
 /** What the pipeline reports after every denoising step. */
 export interface StepProgress {
-  /** 1-based index of the step just finished. */
+  /** 1-based index of the step just finished, 1 … {@link steps}. */
   readonly step: number;
-  /** Number of U-Net evaluations in this run (PNDM's PLMS warm-up adds one). */
+  /**
+   * The steps the request asked for. PNDM evaluates the U-Net once more
+   * (its PLMS warm-up; 21 calls for 20 steps): progress still counts 20, one
+   * report per step; timings and reproducibility count the calls (`unet_calls`).
+   */
   readonly steps: number;
+  /** The timestep of the step's last U-Net call. */
   readonly timestep: number;
+  /** Every timestep the U-Net was called with for this step, in order (two for PNDM's first). */
+  readonly unetTimesteps: readonly number[];
   /** The latents after this step, [batch, channels, height/8, width/8]. */
   readonly latents: Float32Array;
   /** The predicted clean latents x₀ at this step: what previews are made from. */
@@ -37,8 +44,20 @@ export interface DenoiseInput {
   readonly timestepCond?: Float32Array;
   /** Draws the noise of stochastic schedulers; continues the seed's stream after the initial latents. */
   readonly rng: NumpyRandomState;
+  /** The step count the request asked for, which progress counts. @defaultValue one per U-Net call */
+  readonly steps?: number;
   readonly onStep?: (progress: StepProgress) => void;
   readonly signal?: CancelSignal;
+}
+
+/**
+ * The requested step (1 … steps) that U-Net call `call` (0-based, of `calls`)
+ * belongs to, the calls spread evenly over the steps from the start: with
+ * PNDM's one extra call, the first two (its PLMS warm-up, which redoes the
+ * first step from the same sample) make step 1. The last call ends the last step.
+ */
+export function stepOfCall(call: number, calls: number, steps: number): number {
+  return call === calls - 1 ? steps : Math.floor((call * steps) / calls) + 1;
 }
 
 function checkFinite(data: Float32Array, what: string): void {
@@ -148,6 +167,8 @@ export async function denoise(input: DenoiseInput): Promise<Float32Array> {
   // The guided batch (the scaled latents twice), one buffer for every step:
   // onnxruntime reads it only during the awaited call.
   const doubled = classifierFree ? new Float32Array(count * 2) : null;
+  const steps = input.steps ?? timesteps.length;
+  let unetTimesteps: number[] = [];
   let latents = input.latents;
   for (let i = 0; i < timesteps.length; i++) {
     throwIfCanceled(signal);
@@ -170,14 +191,21 @@ export async function denoise(input: DenoiseInput): Promise<Float32Array> {
     const stepNoise = scheduler.isStochastic ? input.rng.randnFloat32(count) : undefined;
     const result = scheduler.step(noise, t, latents, stepNoise ? { noise: stepNoise } : undefined);
     latents = result.prevSample;
+    unetTimesteps.push(t);
+    const step = stepOfCall(i, timesteps.length, steps);
+    const last = i === timesteps.length - 1;
+    // One report per requested step: a call that does not finish its step stays quiet.
+    if (!last && stepOfCall(i + 1, timesteps.length, steps) === step) continue;
     onStep?.({
-      step: i + 1,
-      steps: timesteps.length,
+      step,
+      steps,
       timestep: t,
+      unetTimesteps,
       latents,
       predictedOriginal: result.predOriginalSample,
       shape: input.shape,
     });
+    unetTimesteps = [];
   }
   checkFinite(latents, 'the final latents');
   return latents;

@@ -62,6 +62,7 @@ async function main(): Promise<void> {
                     step: p.step,
                     steps: p.steps,
                     timestep: p.timestep,
+                    unetTimesteps: p.unetTimesteps,
                     latents,
                     predictedOriginal,
                     shape: p.shape,

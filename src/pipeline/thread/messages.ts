@@ -28,6 +28,7 @@ export type FromThread =
       readonly step: number;
       readonly steps: number;
       readonly timestep: number;
+      readonly unetTimesteps: readonly number[];
       readonly latents: Float32Array;
       readonly predictedOriginal: Float32Array;
       readonly shape: readonly [number, number, number, number];
