@@ -1,7 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import semver from 'semver';
+
+// npm's own version-range library (a dependency of npm and of many packages here; no types installed).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const semver = require('semver') as {
+  satisfies(version: string, range: string): boolean;
+  minVersion(range: string): { version: string } | null;
+};
 
 // A fresh `npm install` and test run should print nothing a user has to wonder about.
 const root = path.resolve(__dirname, '..');
