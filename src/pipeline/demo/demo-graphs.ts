@@ -16,6 +16,8 @@ export const DEMO_HIDDEN_SIZE = 32;
 const GRID = 8;
 /** RMS of the decoded target (before tanh) per unit of guidance: w = 7.5 lands near 0.6, vivid but not clipped flat, w = 1 still tints. */
 const TARGET_RGB_RMS = 0.08;
+/** Side of the demo decoder's box blur on the latent grid, in latent pixels (odd). */
+const DECODER_BLUR = 7;
 
 /**
  * SD 1.x latent → RGB factors (rows R, G, B; columns = latent channels), the
@@ -171,9 +173,11 @@ function targetBasis(): Float32Array {
  * predicted x₀ (what previews show) starts noisy and sharpens into the
  * picture, and it is exact as σ → 0, so the sigma schedulers still land on
  * the target. The `exact` variant (ε exact at every σ) is the tests' oracle
- * for the schedulers.
+ * for the schedulers. σ_c = 6 (it was 2) leaves the schedulers that stop
+ * short of σ = 0 (DDIM and PNDM end at t = 1) and few-step LCM little noise
+ * to carry to the end: at 2 their pictures came out grainy.
  */
-export const DEMO_SIGMA_CONFIDENT = 2;
+export const DEMO_SIGMA_CONFIDENT = 6;
 
 export function buildDemoUnet(w: DemoWeights, options: { readonly exact?: boolean } = {}): OnnxGraphBuilder {
   const D = DEMO_HIDDEN_SIZE;
@@ -239,7 +243,14 @@ export function buildDemoUnet(w: DemoWeights, options: { readonly exact?: boolea
 export function buildDemoVaeDecoder(): OnnxGraphBuilder {
   const g = new OnnxGraphBuilder('demo_vae_decoder', { docString: 'giraffe demo VAE decoder' });
   const latent = g.input('latent_sample', 'float32', ['batch', 4, 'height', 'width']);
-  const unscaled = g.op('Mul', [latent, g.scalar('scaling_factor', 0.18215)]);
+  const scaled = g.op('Mul', [latent, g.scalar('scaling_factor', 0.18215)]);
+  // A box blur over the latent grid: the picture lives on a coarse grid anyway, and whatever noise
+  // a scheduler leaves (DDIM and PNDM end at t = 1, not σ = 0) would otherwise show as 8-pixel blocks.
+  const unscaled = g.op('AveragePool', [scaled], {
+    kernel_shape: [DECODER_BLUR, DECODER_BLUR],
+    pads: Array(4).fill((DECODER_BLUR - 1) / 2),
+    count_include_pad: 0,
+  });
   const matrix = g.initializer('latent_to_rgb', Float32Array.from(LATENT_TO_RGB.flat()), [3, 4, 1, 1]);
   const rgb = g.op('Tanh', [
     g.op('Conv', [unscaled, matrix, g.initializer('rgb_bias', new Float32Array(3), [3])]),

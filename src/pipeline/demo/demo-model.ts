@@ -15,7 +15,7 @@ import { modelIndex, sd15SchedulerConfig, unetConfig, vaeConfig, writeJson } fro
  * Version of what {@link writeDemoModel} writes. Bump it whenever the
  * generator's output changes, so existing data directories regenerate.
  */
-export const DEMO_MODEL_VERSION = 2;
+export const DEMO_MODEL_VERSION = 3;
 
 /** Name of the marker file that says which generator wrote a directory. */
 export const DEMO_MARKER_FILE = 'giraffe.json';

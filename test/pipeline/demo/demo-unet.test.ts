@@ -5,7 +5,7 @@ import { writeDemoModel } from '../../../src/pipeline/demo';
 import { makeTempDir, removeTempDir, sd15AlphaBar, sd15Sigma, testValues } from './demo-test-helpers';
 
 // The exact demo U-Net claims ε = (sample − √ᾱ·T)/√(1 − ᾱ) for a prompt-dependent
-// target T; the built-in one claims that times 1/(1 + (σ/2)²). Everything here is measured on the graph: T is read back from the
+// target T; the built-in one claims that times 1/(1 + (σ/6)²). Everything here is measured on the graph: T is read back from the
 // U-Net at sample = 0, ᾱ comes from the SD 1.5 formula written in the helpers.
 
 let tmp: string;
@@ -131,13 +131,13 @@ describe('the demo U-Net', () => {
   );
 
   it.each([1, 261, 640.8, 999])(
-    'built-in: predicts the exact ε times 1/(1 + (σ/2)²) at timestep %p, so x₀ starts noisy and sharpens',
+    'built-in: predicts the exact ε times 1/(1 + (σ/6)²) at timestep %p, so x₀ starts noisy and sharpens',
     async (t) => {
       const hidden = await encode(PROMPT);
       const sample = testValues(PLANE, 7 + Math.round(t), -3, 3);
       const exact = await epsilon(sample, [t], hidden);
       const builtIn = await epsilon(sample, [t], hidden, builtInUnet);
-      const confidence = 1 / (1 + (sd15Sigma(t) / 2) ** 2);
+      const confidence = 1 / (1 + (sd15Sigma(t) / 6) ** 2);
       let worst = 0;
       for (let i = 0; i < PLANE; i++)
         worst = Math.max(worst, Math.abs(builtIn[i] - exact[i] * confidence) / (1 + Math.abs(exact[i])));
