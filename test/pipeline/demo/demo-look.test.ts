@@ -48,7 +48,7 @@ it.each(schedulerNames)('%s at the quick-start settings gives a smooth picture',
 });
 
 it('the default scheduler’s pictures differ visibly from prompt to prompt', async () => {
-  const colours = [];
+  const colours: number[][] = [];
   for (const prompt of ['a giraffe eating a building', 'a red fox in the snow', 'a lighthouse at night']) {
     const { images } = await pipeline.generate({ prompt, seed: 7, width: 256, height: 256 });
     expect(await grain(images[0])).toBeLessThan(1);
