@@ -47,8 +47,26 @@ export const configSchema = z.object({
   RESULTS_STORE: z.enum(['redis', 'files']).default('redis'),
   /** Attempts per job before it fails for good: failed runs and runs lost with a crashed worker both count. The API process's value goes with each job it queues. @defaultValue `3` */
   JOB_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
-  /** A worker that stops renewing a job's lock for this long loses the job to another worker, in ms. @defaultValue `30000` */
-  JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  /**
+   * A worker that stops renewing a job's lock for this long loses the job to another worker, in ms; the
+   * lock is renewed every half of it and looked for every half of it, so a killed worker's job runs again
+   * on another within about twice this. @defaultValue `6000`
+   */
+  JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(6000),
+  /**
+   * A running job saves its denoising state (latents, scheduler history, random state) this often, in
+   * ms, so a worker that takes it over resumes there instead of at step 1; also on SIGTERM. `0`: never.
+   * @defaultValue `2000`
+   */
+  CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).default(2000),
+  /**
+   * `giraffe worker`: jobs it claims beyond what its device runs at once, so the next job starts the moment
+   * the device frees (its images are encoded and stored meanwhile). A claimed job waits for this worker even
+   * when another is idle, so leave it at 0 where several workers serve a model and queues run short; 1 keeps
+   * a single worker's device busy. `giraffe serve` (embedded: the only worker) always claims one ahead.
+   * @defaultValue `0`
+   */
+  WORKER_PREFETCH: z.coerce.number().int().min(0).max(4).default(0),
   /** On SIGTERM a worker lets its running job finish for this long before handing it back, in ms. @defaultValue `30000` */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   /** Requests one API key (or, without keys, one client address) may make per window. @defaultValue `300` */
@@ -78,6 +96,19 @@ export const configSchema = z.object({
   PREVIEW_MIN_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   /** Waiting jobs per model beyond which new jobs are refused with 503. @defaultValue `1000` */
   MAX_QUEUE_DEPTH: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  /**
+   * Embedded mode: memory the loaded models may take together, in MiB,
+   * estimated from the size of their files. Models load on first use; to
+   * load another, the least recently used idle one is unloaded. `0`: half of
+   * the machine's memory. @defaultValue `0`
+   */
+  MODEL_MEMORY_BUDGET_MB: z.coerce.number().min(0).max(16_777_216).default(0),
+  /**
+   * A job waiting for a model that no live worker has served for this long
+   * fails with GIRAFFE_ERR_MODEL_UNSERVED instead of waiting for ever, in ms.
+   * Longer than a worker takes to restart and load its models. @defaultValue `300000`
+   */
+  UNSERVED_MODEL_TIMEOUT_MS: z.coerce.number().int().min(100).max(86_400_000).default(300_000),
   /** onnxruntime intra-op threads per inference session; 0 lets onnxruntime choose. @defaultValue `0` */
   ORT_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(256).default(0),
   /**

@@ -27,6 +27,7 @@ import { playgroundRoutes } from './routes/playground';
 import { StreamConnections } from './streams/stream-connections';
 import type { FeedLimits } from './streams/job-feed';
 import { StreamHub } from './streams/stream-hub';
+import { unservedJobSweeper } from './unserved-job-sweeper';
 
 export interface AppDependencies {
   readonly config: Config;
@@ -142,6 +143,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // Before any plugin that adds routes: the document lists the routes registered after it.
   await app.register(openApi);
   await app.register(metricsPlugin);
+  await app.register(unservedJobSweeper);
 
   await app.register(healthRoutes);
   await app.register(modelRoutes);

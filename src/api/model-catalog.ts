@@ -14,6 +14,10 @@ export interface CatalogModel {
   readonly id: string;
   /** Workers that announce this model right now. */
   readonly workers: number;
+  /** Whether a live worker serves it now (`workers > 0`): a job for it is accepted. */
+  readonly served: boolean;
+  /** Whether a worker has it loaded in memory now (a worker that loads models on first use may not). */
+  readonly loaded: boolean;
   readonly defaults: ModelDefaults;
   readonly schedulers: readonly string[];
   /** The model's `scheduler_config.json` (what its schedulers' limits derive from), when known. */
@@ -31,9 +35,10 @@ const fallbackDefaults: ModelDefaults = {
 };
 
 /**
- * The models a request may name: those the workers announce (with the
- * metadata they loaded), plus model directories on disk that no worker has
- * announced yet, so a job can wait for a worker that is still starting.
+ * The models this deployment knows: those the workers announce (with the
+ * metadata they loaded), plus model directories on disk and built-in models
+ * that no worker announces (`served: false`: a job for one is refused with
+ * 503 until a worker serves it).
  */
 export class ModelCatalog {
   #diskCache = new Map<string, CatalogModel | null>();
@@ -72,6 +77,9 @@ export class ModelCatalog {
         byId.set(id, {
           id,
           workers: (prev?.workers ?? 0) + 1,
+          served: true,
+          // Workers that load every model at start announce no `loaded` list.
+          loaded: (prev?.loaded ?? false) || (w.loaded?.includes(id) ?? true),
           defaults: info?.defaults ?? prev?.defaults ?? this.#fromDisk(id)?.defaults ?? fallbackDefaults,
           schedulers: info?.schedulers ?? prev?.schedulers ?? [],
           schedulerConfig:
@@ -114,6 +122,8 @@ export class ModelCatalog {
         this.#diskCache.set(id, {
           id,
           workers: 0,
+          served: false,
+          loaded: false,
           defaults: modelDefaults(dir),
           schedulers: schedulerNames,
           schedulerConfig: dir.schedulerConfig,

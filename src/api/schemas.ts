@@ -127,6 +127,11 @@ const jobProgressSchema = z.looseObject({
   steps: count,
   elapsed_ms: z.number().min(0),
   eta_ms: z.number().min(0).describe('Estimated time to the last step, from the mean step time so far.'),
+  resumed_from_step: count
+    .optional()
+    .describe(
+      'Set when this attempt resumed the checkpoint of a worker that was killed or stopped: the steps it took over.',
+    ),
 });
 
 const jobErrorSchema = z.looseObject({
@@ -210,6 +215,17 @@ export const modelListSchema = z.looseObject({
       .looseObject({
         id: z.string().describe('The name to pass as `model`.'),
         workers: count.describe('Workers serving the model right now (0: on disk, no worker yet).'),
+        served: z
+          .boolean()
+          .describe(
+            'A live worker serves it now. When false, a job for it is refused with 503 and Retry-After.',
+          ),
+        loaded: z
+          .boolean()
+          .describe(
+            'A worker has it loaded in memory now. The embedded worker loads a model on its first job (and may ' +
+              'unload it for another within MODEL_MEMORY_BUDGET_MB), so its first job takes longer.',
+          ),
         defaults: modelDefaultsSchema.describe('Request defaults for this model.'),
         schedulers: z.array(z.string()),
         precision: z.string().optional().describe('`float32` or `float16`, once a worker has loaded it.'),

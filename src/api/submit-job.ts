@@ -5,10 +5,11 @@ import type { EnqueuedJob } from '../queue';
 import type { WebhookSubscription } from '../jobs/job-request';
 import { checkSchedulerRequest, resolveRequest, type GenerateRequest } from '../pipeline/contract';
 import { idempotent } from './idempotency';
+import { servedModel } from './served-model';
 
 /**
  * The one way a route turns a validated request into a queued job: the model
- * must be served, its queue must have room (MAX_QUEUE_DEPTH), defaults and a
+ * must be served by a live worker (see servedModel), its queue must have room (MAX_QUEUE_DEPTH), defaults and a
  * seed are filled in, and an `Idempotency-Key` makes a retried POST return
  * the job the first one made. Resolves with the job, its place in the queue
  * while it waits, and whether it is a replay. A new job costs no Redis read
@@ -32,22 +33,6 @@ export async function submitJob(
       },
     );
   }
-  const model = await catalog.get(modelId);
-  if (!model) {
-    throw new GiraffeError(
-      'GIRAFFE_ERR_MODEL_UNKNOWN',
-      `model: "${modelId}" is not served here (GET /v1/models lists the models)`,
-      {
-        field: 'model',
-      },
-    );
-  }
-  const resolved = resolveRequest(generation, {
-    size: model.defaults.width,
-    scheduler: model.defaults.scheduler,
-  });
-  // Each scheduler's own limits (karras, step counts), refused now rather than by the worker later.
-  if (model.schedulerConfig) checkSchedulerRequest(resolved.scheduler, model.schedulerConfig, resolved);
   const key = request.headers['idempotency-key'];
   let created: EnqueuedJob | undefined;
   const { jobId, replayed } = await idempotent(
@@ -57,6 +42,14 @@ export async function submitJob(
     idempotencyBody,
     config.RETENTION_SECONDS * 1000,
     async () => {
+      // Checked for new jobs only: a replay returns the job it made even once its model is unserved.
+      const model = await servedModel(catalog, modelId);
+      const resolved = resolveRequest(generation, {
+        size: model.defaults.width,
+        scheduler: model.defaults.scheduler,
+      });
+      // Each scheduler's own limits (karras, step counts), refused now rather than by the worker later.
+      if (model.schedulerConfig) checkSchedulerRequest(resolved.scheduler, model.schedulerConfig, resolved);
       const job = await driver.queue.enqueue({
         model: modelId,
         request: resolved,

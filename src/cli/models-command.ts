@@ -5,7 +5,8 @@ import { Presets, SingleBar } from 'cli-progress';
 import type { Config } from '../config';
 import { GiraffeError } from '../errors';
 import { HubClient, listModels, modelDirectory, pullModel, removeModel, verifyModel } from '../models';
-import { DEMO_MODEL, resolveModel } from './resolve-model';
+import { builtInModelIds, isBuiltInModel } from './built-in-models';
+import { resolveModel } from './resolve-model';
 
 export const modelsUsage = `Usage: giraffe models <command>
 
@@ -58,7 +59,8 @@ function list(config: Config): number {
     const source = m.source ? `${m.source.repo}@${m.source.commit.slice(0, 12)}` : '';
     rows.push([m.name, formatBytes(m.bytes), m.status === 'partial' ? 'partial download' : status, source]);
   }
-  rows.push([DEMO_MODEL, '-', 'built in', 'generated under DATA_DIR on first use']);
+  for (const id of builtInModelIds())
+    rows.push([id, '-', 'built in', 'generated under DATA_DIR on first use']);
   process.stdout.write(`models in ${path.resolve(config.MODELS_DIR)}:\n${table(rows)}`);
   for (const m of models.filter((x) => x.status === 'incomplete')) {
     process.stdout.write(`\n${m.name}:\n  ${m.problems.join('\n  ')}\n`);
@@ -149,8 +151,8 @@ async function verify(args: string[], config: Config): Promise<number> {
   const arg = positionals[0];
   const underModels = path.join(config.MODELS_DIR, arg);
   const dir =
-    arg === DEMO_MODEL && !fs.existsSync(underModels)
-      ? (await resolveModel(DEMO_MODEL, config)).dir
+    isBuiltInModel(arg) && !fs.existsSync(underModels)
+      ? (await resolveModel(arg, config)).dir
       : !arg.includes('/') && fs.existsSync(underModels)
         ? underModels
         : arg;
@@ -181,10 +183,13 @@ async function rm(args: string[], config: Config): Promise<number> {
     process.stderr.write(`giraffe models rm: name one model\n\n${modelsUsage}`);
     return 2;
   }
-  if (positionals[0] === DEMO_MODEL && !fs.existsSync(modelDirectory(config.MODELS_DIR, DEMO_MODEL).dir)) {
+  if (
+    isBuiltInModel(positionals[0]) &&
+    !fs.existsSync(modelDirectory(config.MODELS_DIR, positionals[0]).dir)
+  ) {
     throw new GiraffeError(
       'GIRAFFE_ERR_MODEL_PATH_REFUSED',
-      'the built-in demo model is not in MODELS_DIR; giraffe writes it under DATA_DIR when needed',
+      `the built-in model "${positionals[0]}" is not in MODELS_DIR; giraffe writes it under DATA_DIR when needed`,
     );
   }
   const removed = await removeModel(config.MODELS_DIR, positionals[0]);

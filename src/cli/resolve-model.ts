@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Config } from '../config';
 import { GiraffeError } from '../errors';
-import { ensureDemoModel } from '../pipeline/demo';
+import { builtInModels, isBuiltInModel } from './built-in-models';
 
 /** The built-in demo model's name. */
 export const DEMO_MODEL = 'demo';
@@ -15,12 +15,12 @@ export interface ResolvedModel {
 
 /**
  * Turns a model argument into an id and a directory: a path to an export
- * (id = its directory name), a name under MODELS_DIR, or `demo` (generated
- * under DATA_DIR on first use).
+ * (id = its directory name), a name under MODELS_DIR, or a built-in model
+ * such as `demo` (generated under DATA_DIR on first use).
  */
 export async function resolveModel(model: string | undefined, config: Config): Promise<ResolvedModel> {
   const name = model ?? config.DEFAULT_MODEL;
-  if (name === DEMO_MODEL) return { id: DEMO_MODEL, dir: await ensureDemoModel(config.DATA_DIR) };
+  if (isBuiltInModel(name)) return { id: name, dir: await builtInModels[name](config.DATA_DIR) };
   const candidates = [path.resolve(config.MODELS_DIR, name), path.resolve(name)];
   const found = candidates.find((dir) => fs.existsSync(path.join(dir, 'model_index.json')));
   if (found) return { id: path.basename(found), dir: found };

@@ -4,13 +4,14 @@ import { buildApp } from '../api';
 import type { Config } from '../config';
 import { createLogger } from '../logging';
 import type { WorkerService } from '../worker';
-import { queueFromConfig, webhooksFromConfig } from './queue-from-config';
-import { DEMO_MODEL, resolveModel } from './resolve-model';
+import { ensureBuiltInModels } from './built-in-models';
+import { queueFromConfig } from './queue-from-config';
 
 export const serveUsage = `Usage: giraffe serve [--host HOST] [--port PORT] [--device cpu|cuda:N]
 
-Without REDIS_URL: the API, an in-process queue and one inference worker thread
-on DEFAULT_MODEL, all in this process (results under DATA_DIR).
+Without REDIS_URL: the API, an in-process queue and one inference worker that
+serves every model in MODELS_DIR and the built-in ones, each loaded on first
+use within MODEL_MEMORY_BUDGET_MB, all in this process (results under DATA_DIR).
 With REDIS_URL: the API only; run \`giraffe worker\` processes beside it.
 `;
 
@@ -32,28 +33,20 @@ export async function serveCommand(argv: string[], config: Config): Promise<numb
   const logger = createLogger(config);
   const embedded = config.REDIS_URL === undefined;
   const driver = queueFromConfig(config);
-  const extraModels: Record<string, string> = {};
+  let extraModels: Record<string, string>;
   let worker: WorkerService | undefined;
   if (embedded) {
-    const model = await resolveModel(config.DEFAULT_MODEL, config);
-    if (model.id === DEMO_MODEL) extraModels[DEMO_MODEL] = model.dir;
     // Loaded here, not at the top: an API replica (REDIS_URL set) never loads the inference engine.
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy load, on purpose
-    const { WorkerService } = require('../worker') as typeof import('../worker');
-    worker = await WorkerService.start({
-      driver,
-      models: [model],
-      device: values.device ?? 'cpu',
-      concurrency: 1,
-      lockDurationMs: config.JOB_LOCK_MS,
-      previewMinIntervalMs: config.PREVIEW_MIN_INTERVAL_MS,
-      webhooks: webhooksFromConfig(config),
-      intraOpThreads: config.ORT_INTRA_OP_THREADS,
-      logger: logger.child({ component: 'worker' }),
+    const { startEmbeddedWorker } = require('./served-models') as typeof import('./served-models');
+    const started = await startEmbeddedWorker(config, driver, logger.child({ component: 'worker' }), {
+      device: values.device,
     });
-  } else if (config.DEFAULT_MODEL === DEMO_MODEL) {
-    // API replicas accept `demo` jobs; the workers generate the model themselves.
-    extraModels[DEMO_MODEL] = (await resolveModel(DEMO_MODEL, config)).dir;
+    worker = started.worker;
+    extraModels = started.builtIn;
+  } else {
+    // The catalogue reads the built-in models' defaults from their files; the workers generate their own.
+    extraModels = await ensureBuiltInModels(config.DATA_DIR);
   }
 
   const app = await buildApp({ config, driver, logger, extraModels });
@@ -61,7 +54,11 @@ export async function serveCommand(argv: string[], config: Config): Promise<numb
   const port = values.port !== undefined ? Number(values.port) : config.PORT;
   await app.listen({ host, port });
   logger.info(
-    { mode: embedded ? 'embedded' : 'distributed', model: config.DEFAULT_MODEL },
+    {
+      mode: embedded ? 'embedded' : 'distributed',
+      model: config.DEFAULT_MODEL,
+      ...(worker ? { models: worker.info.models } : {}),
+    },
     'giraffe is serving',
   );
 

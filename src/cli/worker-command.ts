@@ -55,6 +55,8 @@ export async function workerCommand(argv: string[], config: Config): Promise<num
       device: values.device ?? 'cpu',
       concurrency,
       lockDurationMs: config.JOB_LOCK_MS,
+      checkpointIntervalMs: config.CHECKPOINT_INTERVAL_MS,
+      prefetch: config.WORKER_PREFETCH,
       previewMinIntervalMs: config.PREVIEW_MIN_INTERVAL_MS,
       webhooks: webhooksFromConfig(config),
       intraOpThreads: config.ORT_INTRA_OP_THREADS,

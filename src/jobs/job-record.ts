@@ -88,6 +88,11 @@ export interface JobProgress {
   readonly elapsed_ms: number;
   /** Estimated time to the last step, from the mean step time so far. */
   readonly eta_ms: number;
+  /**
+   * Set when this attempt resumed another's checkpoint instead of starting
+   * from noise: the steps it took over (progress continues after them).
+   */
+  readonly resumed_from_step?: number;
 }
 
 /** Everything known about a job; what `GET /v1/jobs/:id` shows. */

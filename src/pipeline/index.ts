@@ -18,6 +18,13 @@ export {
   type ResolvedRequest,
   type OutputFormat,
 } from './generate-request';
+export {
+  checkpointKey,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  type CheckpointOptions,
+  type DenoiseCheckpoint,
+} from './checkpoint';
 export { ClipTokenizer } from './tokenizer';
 export { NumpyRandomState } from './random';
 export {

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { checkpointKey, CheckpointTaker, type CheckpointOptions, type DenoiseCheckpoint } from './checkpoint';
 import { encodeImage, formatA1111Parameters } from './image';
 import { loadModel, type LoadedModel, type SessionSettings } from './model';
 import { NumpyRandomState } from './random';
@@ -18,6 +19,20 @@ export interface GenerateOptions {
   readonly onStep?: (progress: StepProgress) => void;
   /** Checked between steps; an aborted signal ends the run with GIRAFFE_ERR_GENERATION_CANCELED. */
   readonly signal?: CancelSignal;
+  /**
+   * Continue from this checkpoint, made by a run of the same request on the
+   * same model; one of any other request is ignored (the run starts over, and
+   * the result's `resumed_from_step` is 0).
+   */
+  readonly resumeFrom?: DenoiseCheckpoint;
+  /** Take checkpoints of the denoising state while it runs (and when canceled). */
+  readonly checkpoint?: CheckpointOptions;
+  /**
+   * Called once the run's last `session.run` has returned (before the images
+   * are encoded), so a caller can give the device its next job while this one
+   * is encoded.
+   */
+  readonly onDeviceIdle?: () => void;
 }
 
 /** Milliseconds spent per stage; `session_run_ms` is the part spent inside onnxruntime. */
@@ -42,6 +57,8 @@ export interface GenerateResult {
   /** AUTOMATIC1111-style infotext (also in each PNG's `parameters` chunk). */
   readonly parameters: string;
   readonly timings: GenerationTimings;
+  /** Steps taken from `resumeFrom` instead of being run (0: the run started from noise). */
+  readonly resumed_from_step: number;
 }
 
 /** What a loaded model offers, for listings and request defaults. */
@@ -119,11 +136,20 @@ export class StableDiffusionPipeline {
       for (let i = 0; i < r.num_images; i++) timestepCond.set(row, i * row.length);
     }
 
+    const checkpoints = new CheckpointTaker(
+      checkpointKey(model.directory.id, r),
+      scheduler,
+      rng,
+      latents,
+      options,
+    );
+
     t0 = performance.now();
     const final = await denoise({
       model,
       scheduler,
-      latents,
+      latents: checkpoints.startLatents,
+      startStep: checkpoints.startStep,
       shape,
       embeddings,
       guidanceScale: r.guidance_scale,
@@ -131,14 +157,18 @@ export class StableDiffusionPipeline {
       timestepCond,
       rng,
       steps: r.steps,
-      onStep: options.onStep,
+      onStep: checkpoints.wrap(options.onStep),
       signal: options.signal,
+    }).catch((err: unknown) => {
+      checkpoints.onStopped(err);
+      throw err;
     });
     const denoiseMs = performance.now() - t0;
 
     t0 = performance.now();
     const decoded = await decodeLatents(model, final, shape[0], shape[2], shape[3]);
     const vaeMs = performance.now() - t0;
+    options.onDeviceIdle?.();
 
     t0 = performance.now();
     const parameters = formatA1111Parameters({ ...r, model: model.directory.id });
@@ -171,8 +201,9 @@ export class StableDiffusionPipeline {
         vae_decoder_ms: vaeMs,
         image_encode_ms: encodeMs,
         session_run_ms: sessionRunMs,
-        unet_calls: scheduler.timesteps.length,
+        unet_calls: scheduler.timesteps.length - checkpoints.startStep,
       },
+      resumed_from_step: checkpoints.startStep,
     };
   }
 

@@ -2,6 +2,7 @@ export { createQueueDriver, DEFAULT_PREFIX, type QueueDriverOptions } from './cr
 export { FileResultStore } from './file-result-store';
 export type {
   CancelOutcome,
+  CheckpointStore,
   ConsumerOptions,
   DriverOptions,
   EnqueuedJob,

@@ -1,4 +1,5 @@
 import type {
+  JobError,
   JobEvent,
   JobEventBody,
   JobEventDraft,
@@ -69,6 +70,15 @@ export interface JobQueue {
   list(query?: ListQuery): Promise<JobRecord[]>;
   /** Jobs waiting (not yet running), for one model or all. */
   depth(model?: string): Promise<number>;
+  /** Models with at least one job waiting (back-offs included), in no particular order. */
+  waitingModels(): Promise<string[]>;
+  /**
+   * Ends every job of `model` that no worker holds — waiting, waiting out a
+   * back-off, or (bullmq) left `running` by a worker whose lock expired — as
+   * `failed` with `error`. For models no live worker serves (see
+   * UnservedJobSweeper); resolves with the ids it ended.
+   */
+  failUnheld(model: string, error: JobError): Promise<string[]>;
 }
 
 export type Unsubscribe = () => Promise<void>;
@@ -131,6 +141,11 @@ export interface WorkerInfo {
   readonly current_jobs: readonly string[];
   /** Model metadata the worker loaded (sizes, schedulers, defaults), keyed by model id. */
   readonly model_info?: Readonly<Record<string, unknown>>;
+  /**
+   * Models loaded in memory now, when the worker loads them on first use
+   * (embedded mode); absent: every model in `models` is loaded.
+   */
+  readonly loaded?: readonly string[];
   readonly heartbeat_at: string;
 }
 
@@ -139,6 +154,13 @@ export interface WorkerRegistry {
   heartbeat(info: Omit<WorkerInfo, 'heartbeat_at'>, ttlMs: number): Promise<void>;
   remove(workerId: string): Promise<void>;
   list(): Promise<WorkerInfo[]>;
+  /**
+   * Shared record of since when models have had waiting jobs and no live
+   * worker, so every API process measures from the same moment: notes `now`
+   * for each of `unserved` not noted yet, forgets every other model, and
+   * resolves with the moment (ms since the epoch) noted for each of `unserved`.
+   */
+  noteUnserved(unserved: readonly string[], now: number): Promise<Record<string, number>>;
 }
 
 /** What a job handler may do while it runs. */
@@ -169,15 +191,23 @@ export interface ConsumerOptions {
   /**
    * bullmq: how long a job's lock lasts without renewal; a worker that stops
    * renewing (killed, frozen) loses the job to another after this long.
-   * Renewed every half of it. @defaultValue 30,000
+   * Renewed every half of it. @defaultValue 6,000
    */
   readonly lockDurationMs?: number;
 }
 
-/** Takes jobs of one model from the queue and runs them with a handler. */
+/**
+ * Takes jobs of its models from the queue and runs them with a handler. The
+ * memory driver runs at most `concurrency` jobs across all its models and,
+ * when a slot frees, takes the next job from the models in turn (round
+ * robin), so no model's queue starves another's; the bullmq driver runs one
+ * BullMQ Worker per model, each with `concurrency` slots.
+ */
 export interface JobConsumer {
   /** Ids of the jobs running now. */
   readonly running: readonly string[];
+  /** Starts taking jobs of one more model (one that appeared after the consumer started). */
+  serve(model: string): void;
   /**
    * Stops taking jobs and waits up to `graceMs` for running ones to finish;
    * jobs still running then are aborted and returned to the queue (not failed),
@@ -187,13 +217,26 @@ export interface JobConsumer {
 }
 
 /** One driver: the ports plus how workers consume. */
+/**
+ * The latest denoising checkpoint of each running job (opaque bytes), so that
+ * the worker that takes a job over resumes it instead of starting again.
+ */
+export interface CheckpointStore {
+  /** Replaces the job's checkpoint; it expires with the job's retention at the latest. */
+  save(jobId: string, data: Buffer): Promise<void>;
+  load(jobId: string): Promise<Buffer | undefined>;
+  delete(jobId: string): Promise<void>;
+}
+
 export interface QueueDriver {
   readonly name: 'memory' | 'bullmq';
   readonly queue: JobQueue;
   readonly events: EventBus;
   readonly results: ResultStore;
+  readonly checkpoints: CheckpointStore;
   readonly workers: WorkerRegistry;
-  consume(model: string, handler: JobHandler, options: ConsumerOptions): JobConsumer;
+  /** Starts taking jobs of one model, or of several (see JobConsumer). */
+  consume(models: string | readonly string[], handler: JobHandler, options: ConsumerOptions): JobConsumer;
   /** Answers whether the backing store is reachable (Redis PING); always true in memory. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

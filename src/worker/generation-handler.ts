@@ -4,9 +4,13 @@ import * as path from 'node:path';
 import { env as ortEnv } from 'onnxruntime-node';
 import type { JobRecord, JobResult, ReproducibilityRecord, ResolvedJobRequest } from '../jobs';
 import type { ModelInfo } from '../pipeline';
-import type { JobContext, JobHandler, ResultStore } from '../queue';
+import type { Logger } from 'pino';
+import { isGiraffeError } from '../errors';
+import type { CheckpointStore, JobContext, JobHandler, ResultStore } from '../queue';
+import type { DeviceGate } from './device-gate';
+import { JobCheckpoints } from './job-checkpoints';
 import type { ModelFingerprint } from './model-fingerprint';
-import type { PipelinePool } from './pipeline-pool';
+import type { ModelHost } from './model-host';
 import { PreviewMaker } from './preview-maker';
 
 const contentTypes = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' } as const;
@@ -71,6 +75,21 @@ function reproducibilityRecord(
   };
 }
 
+export interface GenerationHandlerOptions {
+  readonly previewMinIntervalMs?: number;
+  /** Where running jobs keep their checkpoints, and how often they take one; absent: none are taken. */
+  readonly checkpoints?: { readonly store: CheckpointStore; readonly intervalMs: number };
+  readonly logger?: Logger;
+  /** Limits how many jobs do device work at once; absent: as many as the pipelines allow. */
+  readonly deviceGate?: DeviceGate;
+}
+
+/** Whether a failed run's checkpoint is worth keeping: for a retry or another worker, not after a final end. */
+function keepsCheckpoint(err: unknown, signal: AbortSignal): boolean {
+  if (signal.aborted) return !isGiraffeError(signal.reason, 'GIRAFFE_ERR_GENERATION_CANCELED');
+  return !isGiraffeError(err) || err.retryable;
+}
+
 /**
  * Runs a job on a loaded model: generates with the job's resolved request
  * (seed included, so a retry on another worker makes the same bytes), reports
@@ -79,39 +98,84 @@ function reproducibilityRecord(
  * that says what the images depended on.
  */
 export function createGenerationHandler(
-  pools: ReadonlyMap<string, PipelinePool>,
+  models: ModelHost,
   results: ResultStore,
-  options: { readonly previewMinIntervalMs?: number } = {},
+  options: GenerationHandlerOptions = {},
 ): JobHandler {
   return async (job: JobRecord, context: JobContext): Promise<JobResult> => {
-    const pool = pools.get(job.model);
-    if (!pool) throw new Error(`this worker has no model "${job.model}"`);
-    return pool.use(async (pipeline) => {
+    // The job the worker took ahead of time waits here for the device (see DeviceGate).
+    const leaveDevice = await options.deviceGate?.enter(context.signal);
+    let deviceDone = false;
+    let giveBack = (): void => undefined;
+    let release = (): void => undefined;
+    // Once the last session.run has returned, the copy, the model and the device may serve the
+    // next job while this one's images are encoded and stored.
+    const onDeviceIdle = (): void => {
+      if (deviceDone) return;
+      deviceDone = true;
+      giveBack();
+      release();
+      leaveDevice?.();
+    };
+    try {
+      // Loads the model if need be; the host cannot unload it until the job releases it.
+      const acquired = await models.acquire(job.model);
+      release = acquired.release;
+      const { pool } = acquired;
+      const borrowed = await pool.borrow();
+      giveBack = borrowed.giveBack;
+      const { pipeline } = borrowed;
       const started = performance.now();
       const previews = new PreviewMaker(context, {
         minIntervalMs: options.previewMinIntervalMs,
         taesd: pool.taesd,
       });
       let pending: Promise<void> = Promise.resolve();
-      const output = await pipeline.generate(job.request, {
-        signal: context.signal,
-        onStep: (p) => {
-          const elapsed = performance.now() - started;
-          const eta = (elapsed / p.step) * (p.steps - p.step);
-          // Progress goes out in step order; a slow bus never blocks the denoising thread.
-          pending = pending
-            .then(() =>
-              context.progress({
-                step: p.step,
-                steps: p.steps,
-                elapsed_ms: Math.round(elapsed),
-                eta_ms: Math.round(eta),
-              }),
-            )
-            .catch(() => undefined);
-          previews.offer(p);
-        },
-      });
+      const checkpoints =
+        options.checkpoints &&
+        new JobCheckpoints(
+          options.checkpoints.store,
+          job.id,
+          options.checkpoints.intervalMs,
+          options.logger?.child({ job_id: job.id }),
+        );
+      // An earlier attempt (a killed or stopped worker) may have left the denoising state it reached.
+      const resumeFrom = await checkpoints?.load();
+      let resumed = 0;
+      const output = await pipeline
+        .generate(job.request, {
+          signal: context.signal,
+          resumeFrom,
+          checkpoint: checkpoints?.options,
+          onDeviceIdle,
+          onStep: (p) => {
+            const elapsed = performance.now() - started;
+            // A resumed run's first step says so; its ETA counts only the steps this attempt ran.
+            // (A checkpoint counts U-Net calls; progress, the requested steps: PNDM makes one call more.)
+            if (resumed === 0 && resumeFrom !== undefined && p.unetCall === resumeFrom.step + 1)
+              resumed = p.step - 1;
+            const eta = (elapsed / (p.step - resumed)) * (p.steps - p.step);
+            // Progress goes out in step order; a slow bus never blocks the denoising thread.
+            pending = pending
+              .then(() =>
+                context.progress({
+                  step: p.step,
+                  steps: p.steps,
+                  elapsed_ms: Math.round(elapsed),
+                  eta_ms: Math.round(eta),
+                  ...(resumed > 0 ? { resumed_from_step: resumed } : {}),
+                }),
+              )
+              .catch(() => undefined);
+            previews.offer(p);
+          },
+        })
+        .catch(async (err: unknown) => {
+          // Handed back or retried: the next attempt resumes from the state this one reached.
+          if (keepsCheckpoint(err, context.signal)) await checkpoints?.flush();
+          else await checkpoints?.discard();
+          throw err;
+        });
       await pending;
       // The last step's preview goes out before the job's final event.
       await previews.flush();
@@ -119,6 +183,7 @@ export function createGenerationHandler(
       await Promise.all(
         output.images.map((data, index) => results.put(job.id, index, { data, content_type: contentType })),
       );
+      await checkpoints?.discard();
       return {
         images: output.images.map((data, index) => ({
           index,
@@ -138,6 +203,8 @@ export function createGenerationHandler(
           output.images,
         ),
       };
-    });
+    } finally {
+      onDeviceIdle();
+    }
   };
 }

@@ -5,7 +5,7 @@ import { fingerprintModel, type ModelFingerprint } from './model-fingerprint';
 /**
  * The loaded copies of one model: one inference thread per unit of
  * concurrency (a GPU runs one at a time best; a CPU box may run two).
- * A job borrows a free copy for its whole run.
+ * A job borrows a free copy for its device work.
  */
 export class PipelinePool {
   #free: Pipeline[];
@@ -51,16 +51,23 @@ export class PipelinePool {
     return this.pipelines[0].info;
   }
 
-  async use<T>(fn: (pipeline: Pipeline) => Promise<T>): Promise<T> {
+  /**
+   * A free copy, for one job's device work: `giveBack` (once, whoever calls
+   * it) returns it as soon as that work is over, so the next job may use the
+   * copy while this one's images are still being encoded.
+   */
+  async borrow(): Promise<{ pipeline: Pipeline; giveBack: () => void }> {
     const pipeline =
       this.#free.pop() ?? (await new Promise<Pipeline>((resolve) => this.#waiters.push(resolve)));
-    try {
-      return await fn(pipeline);
-    } finally {
+    let given = false;
+    const giveBack = (): void => {
+      if (given) return;
+      given = true;
       const next = this.#waiters.shift();
       if (next) next(pipeline);
       else this.#free.push(pipeline);
-    }
+    };
+    return { pipeline, giveBack };
   }
 
   async close(): Promise<void> {

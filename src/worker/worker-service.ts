@@ -5,22 +5,34 @@ import { assertDeviceAvailable } from '../pipeline';
 import type { JobRecord } from '../jobs';
 import type { JobConsumer, QueueDriver, WorkerInfo } from '../queue';
 import { WebhookNotifier, type WebhookNotifierOptions, type WebhookSubscription } from '../webhooks';
+import { DeviceGate } from './device-gate';
 import { createGenerationHandler } from './generation-handler';
-import { PipelinePool } from './pipeline-pool';
+import { ModelHost, type ModelToServe } from './model-host';
 
-export interface ModelToServe {
-  readonly id: string;
-  readonly dir: string;
-}
+export type { ModelToServe } from './model-host';
 
 export interface WorkerServiceOptions {
   readonly driver: QueueDriver;
   readonly models: readonly ModelToServe[];
+  /**
+   * Set: the models load when a job first needs them, the least recently
+   * used idle one unloading when the next would not fit these (estimated)
+   * bytes, and at most `concurrency` jobs run at once across all the models,
+   * which take turns. Unset: every model loads at start and has its own
+   * `concurrency` slots (a GPU worker that serves a fixed list).
+   */
+  readonly memoryBudgetBytes?: number;
+  /**
+   * Models to serve besides `models`, listed again at every heartbeat (a
+   * directory added to MODELS_DIR while the worker runs); only with
+   * `memoryBudgetBytes`.
+   */
+  readonly discoverModels?: () => readonly ModelToServe[];
   /** `cpu` or `cuda:N`. @defaultValue `cpu` */
   readonly device?: string;
-  /** Jobs run at once per model, each on its own inference thread. @defaultValue 1 */
+  /** Jobs run at once per model (across all models with `memoryBudgetBytes`), each on its own inference thread. @defaultValue 1 */
   readonly concurrency?: number;
-  /** See ConsumerOptions.lockDurationMs. @defaultValue 30,000 */
+  /** See ConsumerOptions.lockDurationMs. @defaultValue 6,000 */
   readonly lockDurationMs?: number;
   /** How often the worker announces itself; it counts as gone after three missed beats. @defaultValue 5,000 */
   readonly heartbeatMs?: number;
@@ -31,6 +43,13 @@ export interface WorkerServiceOptions {
   readonly webhooks?: WorkerWebhookOptions;
   /** Previews of a job's steps are made at most this often (PREVIEW_MIN_INTERVAL_MS). @defaultValue 0 */
   readonly previewMinIntervalMs?: number;
+  /** Running jobs save a checkpoint this often (CHECKPOINT_INTERVAL_MS); 0 or absent: never. @defaultValue 0 */
+  readonly checkpointIntervalMs?: number;
+  /**
+   * Jobs claimed beyond `concurrency`, waiting ready for the device (WORKER_PREFETCH; see
+   * {@link DeviceGate}). @defaultValue 0
+   */
+  readonly prefetch?: number;
 }
 
 /** How a worker sends job webhooks (the WEBHOOK_* settings). */
@@ -40,9 +59,10 @@ export interface WorkerWebhookOptions extends Omit<WebhookNotifierOptions, 'logg
 }
 
 /**
- * A worker: loads its models once, then takes jobs for exactly those models
- * (a queue per model, so it never takes a job it cannot run), and announces
- * itself — models, device, current jobs — so the API can tell it is ready.
+ * A worker: takes jobs for exactly its models (a queue per model, so it
+ * never takes a job it cannot run), and announces itself — models, which of
+ * them are loaded, device, current jobs — so the API knows which models are
+ * served. Its models load at start, or on first use within a memory budget.
  */
 export class WorkerService {
   readonly id: string;
@@ -54,36 +74,42 @@ export class WorkerService {
 
   private constructor(
     private readonly options: WorkerServiceOptions,
-    private readonly pools: ReadonlyMap<string, PipelinePool>,
+    private readonly host: ModelHost,
   ) {
     this.id = options.workerId ?? `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  }
+
+  /** Whether models load on first use (within a budget) rather than at start. */
+  get #lazy(): boolean {
+    return this.options.memoryBudgetBytes !== undefined;
   }
 
   static async start(options: WorkerServiceOptions): Promise<WorkerService> {
     const device = options.device ?? 'cpu';
     assertDeviceAvailable(device);
-    const pools = new Map<string, PipelinePool>();
-    try {
-      for (const model of options.models) {
-        const started = performance.now();
-        pools.set(
-          model.id,
-          await PipelinePool.load(model.id, model.dir, {
-            device,
-            copies: options.concurrency ?? 1,
-            intraOpThreads: options.intraOpThreads,
-          }),
-        );
-        options.logger.info(
-          { model: model.id, dir: model.dir, device, load_ms: Math.round(performance.now() - started) },
-          'model loaded',
-        );
+    const lazy = options.memoryBudgetBytes !== undefined;
+    // Set once the service exists; a model loads only after that.
+    let announce = (): void => undefined;
+    const host = new ModelHost(options.models, {
+      device,
+      copies: lazy ? 1 : (options.concurrency ?? 1),
+      intraOpThreads: options.intraOpThreads,
+      budgetBytes: options.memoryBudgetBytes,
+      logger: options.logger,
+      // GET /v1/models shows which models are loaded: say so now rather than at the next beat.
+      onChange: () => announce(),
+    });
+    if (!lazy) {
+      try {
+        for (const model of options.models) await host.load(model.id);
+      } catch (err) {
+        await host.close();
+        throw err;
       }
-    } catch (err) {
-      await Promise.allSettled([...pools.values()].map((p) => p.close()));
-      throw err;
     }
-    const service = new WorkerService(options, pools);
+    const service = new WorkerService(options, host);
+    announce = () => service.#announce();
+    service.#discover();
     await service.#beat();
     service.#consume();
     const every = options.heartbeatMs ?? 5000;
@@ -96,9 +122,16 @@ export class WorkerService {
 
   #consume(): void {
     const { driver, logger } = this.options;
-    const handler = createGenerationHandler(this.pools, driver.results, {
-      previewMinIntervalMs: this.options.previewMinIntervalMs,
-    });
+    const checkpointMs = this.options.checkpointIntervalMs ?? 0;
+    const slots = this.options.concurrency ?? 1;
+    // One handler per group of models sharing slots, each with its own gate to the device.
+    const handlerFor = () =>
+      createGenerationHandler(this.host, driver.results, {
+        previewMinIntervalMs: this.options.previewMinIntervalMs,
+        checkpoints: checkpointMs > 0 ? { store: driver.checkpoints, intervalMs: checkpointMs } : undefined,
+        logger,
+        deviceGate: new DeviceGate(slots),
+      });
     const webhooks = this.options.webhooks;
     if (webhooks) {
       this.#webhooks = new WebhookNotifier(driver.events, driver.queue, {
@@ -106,10 +139,13 @@ export class WorkerService {
         logger: logger.child({ component: 'webhooks' }),
       });
     }
-    for (const model of this.pools.keys()) {
+    // Lazy: one consumer whose slots the models share, in turn. Eager: each model its own slots.
+    const groups = this.#lazy ? [this.host.models] : this.host.models.map((m) => [m]);
+    for (const models of groups) {
+      const handler = handlerFor();
       this.#consumers.push(
         driver.consume(
-          model,
+          models,
           async (job, context) => {
             const log = logger.child({
               job_id: job.id,
@@ -140,7 +176,8 @@ export class WorkerService {
           },
           {
             workerId: this.id,
-            concurrency: this.options.concurrency ?? 1,
+            // Jobs beyond the device's slots wait at the gate, ready (see DeviceGate).
+            concurrency: slots + (this.options.prefetch ?? 0),
             lockDurationMs: this.options.lockDurationMs,
           },
         ),
@@ -154,16 +191,41 @@ export class WorkerService {
       id: this.id,
       host: os.hostname(),
       pid: process.pid,
-      models: [...this.pools.keys()],
+      models: this.host.models,
       device: this.options.device ?? 'cpu',
       concurrency: this.options.concurrency ?? 1,
       started_at: this.#startedAt,
       current_jobs: this.#consumers.flatMap((c) => c.running),
-      model_info: Object.fromEntries([...this.pools].map(([id, pool]) => [id, pool.info])),
+      model_info: this.host.info,
+      ...(this.#lazy ? { loaded: this.host.loaded } : {}),
     };
   }
 
+  /** Serves models that appeared since the last look (lazy workers only: nothing to load now). */
+  #discover(): void {
+    if (!this.#lazy || !this.options.discoverModels) return;
+    let found: readonly ModelToServe[];
+    try {
+      found = this.options.discoverModels();
+    } catch (err) {
+      this.options.logger.warn({ err }, 'listing the models to serve failed');
+      return;
+    }
+    for (const model of found) {
+      if (!this.host.add(model)) continue;
+      this.options.logger.info({ model: model.id, dir: model.dir }, 'serving a new model');
+      for (const consumer of this.#consumers) consumer.serve(model.id);
+    }
+  }
+
+  /** An extra heartbeat now; a failure only waits for the next regular one. */
+  #announce(): void {
+    if (this.#stopping || !this.#heartbeat) return;
+    this.#beat().catch((err: unknown) => this.options.logger.warn({ err }, 'heartbeat failed'));
+  }
+
   async #beat(): Promise<void> {
+    this.#discover();
     const every = this.options.heartbeatMs ?? 5000;
     await this.options.driver.workers.heartbeat(this.info, every * 3);
   }
@@ -178,7 +240,7 @@ export class WorkerService {
       await Promise.all(this.#consumers.map((c) => c.close(graceMs)));
       await this.#webhooks?.close();
       await this.options.driver.workers.remove(this.id).catch(() => undefined);
-      await Promise.allSettled([...this.pools.values()].map((p) => p.close()));
+      await this.host.close();
     })();
     return this.#stopping;
   }

@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config';
 import { ensureDemoModel, readPngTextChunks } from '../../src/pipeline';
 import { createQueueDriver, type QueueDriver } from '../../src/queue';
 import { WorkerService } from '../../src/worker';
+import { announceStandInWorker } from '../helpers/stand-in-worker';
 import { deleteKeys, REDIS_URL, testPrefix } from '../helpers/redis';
 
 // The API on each queue driver (embedded memory; BullMQ on a real Redis) with
@@ -267,7 +268,7 @@ describe('limits and idempotency (memory driver)', () => {
   let driver: QueueDriver;
 
   beforeAll(async () => {
-    // No worker: jobs stay queued, so the queue depth limit is reachable.
+    // A worker that takes no jobs: they stay queued, so the queue depth limit is reachable.
     const config = loadConfig({
       DATA_DIR: path.join(tmp, 'data'),
       API_KEYS: `${KEY_A},${KEY_B}`,
@@ -276,6 +277,7 @@ describe('limits and idempotency (memory driver)', () => {
       RATE_LIMIT_MAX: '12',
     });
     driver = createQueueDriver({ dataDir: config.DATA_DIR });
+    await announceStandInWorker(driver, ['demo']);
     app = await buildApp({
       config,
       driver,

@@ -8,6 +8,7 @@ import { GiraffeClient, type Job, type StreamMessage } from '../../src/client';
 import { MAX_SUBSCRIPTIONS } from '../../src/api/routes/multiplex-stream';
 import { WorkerService } from '../../src/worker';
 import { startDemoService, type DemoService } from '../helpers/demo-service';
+import { announceStandInWorker } from '../helpers/stand-in-worker';
 import { deleteKeys, REDIS_URL, testPrefix } from '../helpers/redis';
 import { writeSlowModel } from '../helpers/slow-model';
 import { finalTypes, keptEvents, openSocket, readSse, RefusedUpgrade } from '../helpers/stream-clients';
@@ -67,6 +68,8 @@ describe.each(drivers)('job streams: %s driver', (kind) => {
     ws = base.replace('http:', 'ws:');
     client = new GiraffeClient({ baseUrl: base, apiKey: env.API_KEYS?.split(',')[0] });
     if (withWorker) await startWorker();
+    // Jobs queued before the real worker starts: a live worker must announce their models for the API to accept them.
+    else await announceStandInWorker(service.driver, ['demo', 'slow']);
   }
 
   async function startWorker(): Promise<void> {

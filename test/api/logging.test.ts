@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config';
 import { redactedPaths, requestSerializers } from '../../src/logging';
 import { ensureDemoModel } from '../../src/pipeline';
 import { createQueueDriver } from '../../src/queue';
+import { announceStandInWorker } from '../helpers/stand-in-worker';
 
 // Secrets must never reach a log line: API keys (headers) and stream tokens (query strings).
 it('logs requests with their ids but never an API key or a stream token', async () => {
@@ -22,6 +23,8 @@ it('logs requests with their ids but never an API key or a stream token', async 
   const key = 'sk-secret-key-0123456789';
   const config = loadConfig({ DATA_DIR: path.join(tmp, 'data'), API_KEYS: key, LOG_LEVEL: 'info' });
   const driver = createQueueDriver({ dataDir: config.DATA_DIR });
+  // A live worker for demo (it takes no jobs), so the job below is accepted and has a stream token.
+  await announceStandInWorker(driver, ['demo']);
   const logger = pino(
     {
       level: 'info',
@@ -43,6 +46,7 @@ it('logs requests with their ids but never an API key or a stream token', async 
       headers: { authorization: `Bearer ${key}` },
       payload: { prompt: 'log me', steps: 2, width: 64, height: 64 },
     });
+    expect(created.statusCode).toBe(202);
     const token = created.json().stream_token as string;
     await app.inject({
       method: 'GET',

@@ -7,7 +7,7 @@ import { OnnxGraphBuilder, ensureDemoModel } from '../../src/pipeline/demo';
 const SIDE = 768;
 
 /** A U-Net with the demo's contract whose every call burns CPU for a while: K chained matrix products on one thread. */
-async function writeSlowUnet(file: string, products: number): Promise<void> {
+async function writeSlowUnet(file: string, products: number, noiseScale = 0): Promise<void> {
   const g = new OnnxGraphBuilder('slow_unet');
   const sample = g.input('sample', 'float32', ['batch', 4, 'height', 'width']);
   const timestep = g.input('timestep', 'float32', ['batch']);
@@ -30,7 +30,7 @@ async function writeSlowUnet(file: string, products: number): Promise<void> {
     'out_sample',
     'float32',
     ['batch', 4, 'height', 'width'],
-    g.op('Add', [g.op('Mul', [sample, g.scalar('z2', 0)]), zero]),
+    g.op('Add', [g.op('Mul', [sample, g.scalar('z2', noiseScale)]), zero]),
   );
   await g.save(file);
 }
@@ -62,9 +62,16 @@ async function timeOneCall(file: string): Promise<number> {
  * The demo model with a U-Net whose every call takes about `stepMs` on one
  * core (calibrated on this machine), for tests of what happens while a step
  * takes seconds: lock renewal, heartbeats, cancellation, SIGKILL mid-step.
- * Run its workers with ORT_INTRA_OP_THREADS=1 so the timing holds.
+ * Run its workers with ORT_INTRA_OP_THREADS=1 so the timing holds. Its
+ * predicted noise is `noiseScale` × the sample (0: none), so with a scale the
+ * schedulers' history matters to the image.
  */
-export async function writeSlowModel(dir: string, dataDir: string, stepMs: number): Promise<void> {
+export async function writeSlowModel(
+  dir: string,
+  dataDir: string,
+  stepMs: number,
+  noiseScale = 0,
+): Promise<void> {
   const demo = await ensureDemoModel(dataDir);
   fs.cpSync(demo, dir, { recursive: true });
   const unet = path.join(dir, 'unet', 'model.onnx');
@@ -74,5 +81,5 @@ export async function writeSlowModel(dir: string, dataDir: string, stepMs: numbe
   await writeSlowUnet(unet, 12);
   const many = await timeOneCall(unet);
   const perProduct = Math.max((many - few) / 10, 0.1);
-  await writeSlowUnet(unet, Math.max(1, Math.round((stepMs - few) / perProduct) + 2));
+  await writeSlowUnet(unet, Math.max(1, Math.round((stepMs - few) / perProduct) + 2), noiseScale);
 }

@@ -302,6 +302,26 @@ describe('the threaded pipeline', () => {
     }
   });
 
+  it("starts the next job on the device while the last one's images are encoded", async () => {
+    const order: string[] = [];
+    // Eight 512² PNGs take far longer to encode than a one-step 64² job takes to run.
+    const first = threaded
+      .generate({ prompt: 'encode me', steps: 1, width: 512, height: 512, num_images: 8, seed: 2 })
+      .then((r) => (order.push('first done'), r));
+    const second = threaded
+      .generate(
+        { prompt: 'meanwhile', steps: 1, width: 64, height: 64, seed: 3 },
+        { onStep: () => order.push('second stepped') },
+      )
+      .then((r) => (order.push('second done'), r));
+    const [a, b] = await Promise.all([first, second]);
+    expect(order.indexOf('second stepped')).toBeLessThan(order.indexOf('first done'));
+    expect(a.images).toHaveLength(8);
+    // Overlapping changes nothing in what either job makes.
+    const alone = await threaded.generate({ prompt: 'meanwhile', steps: 1, width: 64, height: 64, seed: 3 });
+    expect(b.images[0].equals(alone.images[0])).toBe(true);
+  });
+
   it('cancels a queued job without running it', async () => {
     const controller = new AbortController();
     const first = threaded.generate({ prompt: 'first', steps: 5, width: 64, height: 64, seed: 1 });

@@ -167,7 +167,9 @@
     const body = await response.json();
     models = body.models;
     const select = $('model');
-    select.replaceChildren(...models.map((m) => new Option(m.id, m.id, false, m.id === body.default)));
+    // A model no worker serves is listed but marked: a job for it would be refused (503).
+    const label = (m) => (m.served === false ? `${m.id} (no worker)` : m.id);
+    select.replaceChildren(...models.map((m) => new Option(label(m), m.id, false, m.id === body.default)));
     const model = models.find((m) => m.id === select.value);
     if (model) applyModelDefaults(model);
   }

@@ -11,8 +11,9 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
         operationId: 'listModels',
         summary: 'List the models',
         description:
-          'Models the workers serve now, and model directories on disk that no worker has announced yet ' +
-          '(`workers: 0`; a job for one waits for a worker). Each lists its request defaults and schedulers.',
+          'Models the workers serve now (`served: true`; `loaded` says whether one has it in memory), and model ' +
+          'directories on disk or built-in models that no live worker serves (`served: false`, `workers: 0`; a job ' +
+          'for one is refused with 503). Each lists its request defaults and schedulers.',
         response: {
           200: jsonResponse(modelListSchema, 'The models and the default one.'),
           ...problemResponses(...commonProblems),

@@ -198,7 +198,9 @@ export const openAiImageRoutes: FastifyPluginAsyncZod<OpenAiImageRoutesOptions> 
         413: envelope('Request body too large.'),
         415: envelope('Not a JSON body.'),
         500: envelope('The job failed, or the server did.'),
-        503: envelope('The queue is unavailable; retry after `Retry-After` seconds.'),
+        503: envelope(
+          'The queue is unavailable, or no worker serves the model now; retry after `Retry-After` seconds.',
+        ),
         504: envelope('The job did not finish in time and was canceled.'),
       },
     };

@@ -1,1 +1,1 @@
-export { NumpyRandomState } from './numpy-random-state';
+export { NumpyRandomState, type RandomStateSnapshot } from './numpy-random-state';

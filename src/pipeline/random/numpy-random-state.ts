@@ -9,6 +9,14 @@ const TWO_POW_26 = 67108864;
 const TWO_POW_53 = 9007199254740992;
 const MAX_SEED = 0xffffffff;
 
+/** The whole generator state, as numpy's `get_state()` gives it: key, position, cached gaussian. */
+export interface RandomStateSnapshot {
+  readonly key: Uint32Array;
+  readonly pos: number;
+  readonly hasGauss: boolean;
+  readonly cachedGaussian: number;
+}
+
 /**
  * A port of the parts of `numpy.random.RandomState` that Stable Diffusion
  * pipelines use for their initial noise, bit-for-bit: the MT19937 generator
@@ -36,6 +44,22 @@ export class NumpyRandomState {
       const prev = mt[i - 1];
       mt[i] = Math.imul(1812433253, prev ^ (prev >>> 30)) + i;
     }
+  }
+
+  /** A copy of the generator's state: a checkpoint resumes the same stream of draws from it. */
+  saveState(): RandomStateSnapshot {
+    return { key: this.#mt.slice(), pos: this.#index, hasGauss: this.#hasGauss, cachedGaussian: this.#gauss };
+  }
+
+  /** Continues from a saved state, as numpy's `set_state()`. */
+  restoreState(state: RandomStateSnapshot): void {
+    if (state.key.length !== N || !Number.isInteger(state.pos) || state.pos < 0 || state.pos > N) {
+      throw new RangeError('not an MT19937 state: the key must hold 624 words and the position be 0 … 624');
+    }
+    this.#mt.set(state.key);
+    this.#index = state.pos;
+    this.#hasGauss = state.hasGauss;
+    this.#gauss = state.cachedGaussian;
   }
 
   /** Refills the state with the next 624 untempered words. */

@@ -4,7 +4,7 @@ import { f32 } from './numeric';
 import { noiseSchedule, noiseScheduleDefaults, type NoiseScheduleKey } from './noise-schedule';
 import { checkIntegerTimestep, checkSameSize, notReady } from './step-support';
 import { checkStepCount, spacedTimesteps } from './timestep-spacing';
-import type { Scheduler, StepResult } from './types';
+import type { Scheduler, SchedulerState, StepResult } from './types';
 
 type DdimKey =
   | NoiseScheduleKey
@@ -50,6 +50,13 @@ export class DdimScheduler implements Scheduler {
   get timesteps(): Float32Array {
     return this.#timesteps;
   }
+
+  /** DDIM keeps nothing between steps: each step reads only its own timestep. */
+  saveState(): SchedulerState {
+    return {};
+  }
+
+  restoreState(): void {}
 
   setTimesteps(numInferenceSteps: number): void {
     const T = this.#config.num_train_timesteps;

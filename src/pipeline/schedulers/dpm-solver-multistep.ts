@@ -8,9 +8,9 @@ import {
   type NoiseScheduleKey,
 } from './noise-schedule';
 import { karrasSigmas, sigmaToTimestep } from './sigma-schedule';
-import { checkSameSize, StepCounter } from './step-support';
+import { checkSameSize, StepCounter, stateNumber, stateArray } from './step-support';
 import { checkStepCount, dpmTimesteps } from './timestep-spacing';
-import type { Scheduler, StepResult } from './types';
+import type { Scheduler, SchedulerState, StepResult } from './types';
 
 type DpmKey =
   | NoiseScheduleKey
@@ -124,6 +124,20 @@ export class DpmSolverMultistepScheduler implements Scheduler {
 
   get timesteps(): Float32Array {
     return this.#timesteps;
+  }
+
+  saveState(): SchedulerState {
+    return {
+      index: this.#counter.saved,
+      previousX0: this.#previousX0?.slice() ?? null,
+      lowerOrderNums: this.#lowerOrderNums,
+    };
+  }
+
+  restoreState(state: SchedulerState): void {
+    this.#counter.restore(stateNumber(this.name, state, 'index'));
+    this.#previousX0 = stateArray(this.name, state, 'previousX0');
+    this.#lowerOrderNums = stateNumber(this.name, state, 'lowerOrderNums') ?? 0;
   }
 
   get sigmas(): Float32Array {

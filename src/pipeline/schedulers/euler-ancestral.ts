@@ -8,9 +8,9 @@ import {
 } from './noise-schedule';
 import { scaleBySigma, sigmaPredictX0 } from './sigma-prediction';
 import { eulerInitNoiseSigma, eulerSigmaSchedule } from './sigma-schedule';
-import { checkSameSize, requireNoise, StepCounter } from './step-support';
+import { checkSameSize, requireNoise, StepCounter, stateNumber } from './step-support';
 import { checkStepCount } from './timestep-spacing';
-import type { Scheduler, StepOptions, StepResult } from './types';
+import type { Scheduler, SchedulerState, StepOptions, StepResult } from './types';
 
 type EulerAncestralKey = NoiseScheduleKey | 'prediction_type' | 'timestep_spacing' | 'steps_offset';
 
@@ -75,6 +75,14 @@ export class EulerAncestralScheduler implements Scheduler {
 
   get timesteps(): Float32Array {
     return this.#timesteps;
+  }
+
+  saveState(): SchedulerState {
+    return { index: this.#counter.saved };
+  }
+
+  restoreState(state: SchedulerState): void {
+    this.#counter.restore(stateNumber(this.name, state, 'index'));
   }
 
   get sigmas(): Float32Array {

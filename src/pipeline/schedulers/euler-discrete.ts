@@ -8,9 +8,9 @@ import {
 } from './noise-schedule';
 import { scaleBySigma, sigmaPredictX0 } from './sigma-prediction';
 import { eulerInitNoiseSigma, eulerSigmaSchedule } from './sigma-schedule';
-import { checkSameSize, StepCounter } from './step-support';
+import { checkSameSize, StepCounter, stateNumber } from './step-support';
 import { checkStepCount } from './timestep-spacing';
-import type { Scheduler, StepResult } from './types';
+import type { Scheduler, SchedulerState, StepResult } from './types';
 
 type EulerKey =
   | NoiseScheduleKey
@@ -82,6 +82,14 @@ export class EulerDiscreteScheduler implements Scheduler {
 
   get timesteps(): Float32Array {
     return this.#timesteps;
+  }
+
+  saveState(): SchedulerState {
+    return { index: this.#counter.saved };
+  }
+
+  restoreState(state: SchedulerState): void {
+    this.#counter.restore(stateNumber(this.name, state, 'index'));
   }
 
   get sigmas(): Float32Array {

@@ -6,6 +6,7 @@ export {
   type Scheduler,
   type SchedulerConfig,
   type SchedulerName,
+  type SchedulerState,
   type StepOptions,
   type StepResult,
   type TimestepSpacing,

@@ -2,9 +2,9 @@ import { clampInPlace, combine, predictX0 } from './alpha-prediction';
 import { configError, noThresholding, rejectUnsupported, resolveConfig, type ResolvedConfig } from './config';
 import { f32, linspace } from './numeric';
 import { noiseSchedule, type NoiseScheduleKey } from './noise-schedule';
-import { checkSameSize, requireNoise, StepCounter } from './step-support';
+import { checkSameSize, requireNoise, StepCounter, stateNumber } from './step-support';
 import { checkStepCount } from './timestep-spacing';
-import type { Scheduler, StepOptions, StepResult } from './types';
+import type { Scheduler, SchedulerState, StepOptions, StepResult } from './types';
 
 // LCMScheduler also accepts steps_offset and timestep_spacing but never reads them.
 type LcmKey =
@@ -67,6 +67,14 @@ export class LcmScheduler implements Scheduler {
 
   get timesteps(): Float32Array {
     return this.#timesteps;
+  }
+
+  saveState(): SchedulerState {
+    return { index: this.#counter.saved };
+  }
+
+  restoreState(state: SchedulerState): void {
+    this.#counter.restore(stateNumber(this.name, state, 'index'));
   }
 
   /**

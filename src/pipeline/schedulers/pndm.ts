@@ -2,9 +2,9 @@ import { predictX0 } from './alpha-prediction';
 import { configError, resolveConfig, type ResolvedConfig } from './config';
 import { f32 } from './numeric';
 import { noiseSchedule, noiseScheduleDefaults, type NoiseScheduleKey } from './noise-schedule';
-import { checkIntegerTimestep, checkSameSize, notReady } from './step-support';
+import { checkIntegerTimestep, checkSameSize, notReady, stateNumber, stateArray } from './step-support';
 import { checkStepCount, spacedTimesteps } from './timestep-spacing';
-import type { Scheduler, StepResult } from './types';
+import type { Scheduler, SchedulerState, StepResult } from './types';
 
 // PNDMScheduler does not accept rescale_betas_zero_snr, so a config's value is ignored.
 type PndmKey =
@@ -151,6 +151,26 @@ export class PndmScheduler implements Scheduler {
 
   get timesteps(): Float32Array {
     return this.#timesteps;
+  }
+
+  saveState(): SchedulerState {
+    return {
+      counter: this.#counter,
+      ets: this.#ets.map((e) => e.slice()),
+      curSample: this.#curSample?.slice() ?? null,
+      curModelOutput: this.#curModelOutput?.slice() ?? null,
+    };
+  }
+
+  restoreState(state: SchedulerState): void {
+    const ets = state.ets;
+    if (!Array.isArray(ets) || !ets.every((e) => e instanceof Float32Array)) {
+      throw new TypeError(`Scheduler ${this.name}: saved state has no "ets" list`);
+    }
+    this.#counter = stateNumber(this.name, state, 'counter') ?? 0;
+    this.#ets = ets.map((e: Float32Array) => e.slice());
+    this.#curSample = stateArray(this.name, state, 'curSample');
+    this.#curModelOutput = stateArray(this.name, state, 'curModelOutput');
   }
 
   setTimesteps(numInferenceSteps: number): void {

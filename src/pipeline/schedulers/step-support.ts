@@ -1,4 +1,4 @@
-import type { SchedulerName, StepOptions } from './types';
+import type { SchedulerName, SchedulerState, StepOptions } from './types';
 
 /**
  * diffusers' `index_for_timestep`: the position of `timestep` in the schedule;
@@ -45,6 +45,34 @@ export class StepCounter {
   reset(): void {
     this.#index = null;
   }
+
+  /** The index for a checkpoint: null until the first step looked its timestep up. */
+  get saved(): number | null {
+    return this.#index;
+  }
+
+  restore(index: number | null): void {
+    this.#index = index;
+  }
+}
+
+/** A number from a saved scheduler state; a state of another scheduler or version is refused. */
+export function stateNumber(scheduler: SchedulerName, state: SchedulerState, key: string): number | null {
+  const value = state[key];
+  if (value === null || typeof value === 'number') return value;
+  throw new TypeError(`Scheduler ${scheduler}: saved state has no number "${key}"`);
+}
+
+/** A float32 array (or null) from a saved scheduler state, copied. */
+export function stateArray(
+  scheduler: SchedulerName,
+  state: SchedulerState,
+  key: string,
+): Float32Array | null {
+  const value = state[key];
+  if (value === null) return null;
+  if (value instanceof Float32Array) return value.slice();
+  throw new TypeError(`Scheduler ${scheduler}: saved state has no array "${key}"`);
 }
 
 /** The error for stepping a scheduler whose timesteps were never set. */

@@ -118,6 +118,14 @@ export interface StepResult {
 }
 
 /**
+ * A scheduler's per-run state after a step: plain numbers and float32 arrays
+ * (copies), enough for a fresh scheduler of the same config, after
+ * `setTimesteps` with the same step count, to continue exactly where this one
+ * stopped. What a checkpoint keeps of the scheduler.
+ */
+export type SchedulerState = Readonly<Record<string, number | null | Float32Array | readonly Float32Array[]>>;
+
+/**
  * A stateful sampler. Create one per job: PNDM keeps past model outputs,
  * DPM-Solver its previous data prediction, every sigma scheduler a step index.
  */
@@ -137,6 +145,10 @@ export interface Scheduler {
   scaleModelInput(sample: Float32Array, timestep: number): Float32Array;
   /** Advances one step; never modifies its arguments. */
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, options?: StepOptions): StepResult;
+  /** The per-run state now (copies), for a checkpoint. */
+  saveState(): SchedulerState;
+  /** Continues from a saved state; call after `setTimesteps` with the step count the state was made with. */
+  restoreState(state: SchedulerState): void;
 }
 
 /** Choices the request makes on top of the model's scheduler config. */

@@ -19,6 +19,10 @@ export interface StepProgress {
   readonly timestep: number;
   /** Every timestep the U-Net was called with for this step, in order (two for PNDM's first). */
   readonly unetTimesteps: readonly number[];
+  /** U-Net calls done so far, this step's included (what a checkpoint resumes after). */
+  readonly unetCall: number;
+  /** U-Net calls in the whole schedule (`scheduler.timesteps.length`). */
+  readonly unetCalls: number;
   /** The latents after this step, [batch, channels, height/8, width/8]. */
   readonly latents: Float32Array;
   /** The predicted clean latents x₀ at this step: what previews are made from. */
@@ -46,6 +50,8 @@ export interface DenoiseInput {
   readonly rng: NumpyRandomState;
   /** The step count the request asked for, which progress counts. @defaultValue one per U-Net call */
   readonly steps?: number;
+  /** U-Net calls already done (a run resumed from a checkpoint): the loop starts after them. @defaultValue 0 */
+  readonly startStep?: number;
   readonly onStep?: (progress: StepProgress) => void;
   readonly signal?: CancelSignal;
 }
@@ -170,7 +176,7 @@ export async function denoise(input: DenoiseInput): Promise<Float32Array> {
   const steps = input.steps ?? timesteps.length;
   let unetTimesteps: number[] = [];
   let latents = input.latents;
-  for (let i = 0; i < timesteps.length; i++) {
+  for (let i = input.startStep ?? 0; i < timesteps.length; i++) {
     throwIfCanceled(signal);
     const t = timesteps[i];
     const scaled = scheduler.scaleModelInput(latents, t);
@@ -201,6 +207,8 @@ export async function denoise(input: DenoiseInput): Promise<Float32Array> {
       steps,
       timestep: t,
       unetTimesteps,
+      unetCall: i + 1,
+      unetCalls: timesteps.length,
       latents,
       predictedOriginal: result.predOriginalSample,
       shape: input.shape,

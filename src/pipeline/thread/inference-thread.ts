@@ -6,8 +6,19 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { GiraffeError, type SerializedGiraffeError } from '../../errors';
 import { StableDiffusionPipeline } from '../stable-diffusion-pipeline';
+import type { DenoiseCheckpoint } from '../checkpoint';
 import type { FromThread, ThreadData, ToThread } from './messages';
 import { ownedBuffers } from './owned-buffers';
+
+/** The buffers a checkpoint owns (its latents, scheduler history and RNG key). */
+function checkpointBuffers(cp: DenoiseCheckpoint): ArrayBuffer[] {
+  const arrays = [cp.latents, cp.rng.key];
+  for (const v of Object.values(cp.scheduler)) {
+    if (v instanceof Float32Array) arrays.push(v);
+    else if (Array.isArray(v)) arrays.push(...(v as readonly Float32Array[]));
+  }
+  return arrays.map((a) => a.buffer as ArrayBuffer);
+}
 
 function serialize(err: unknown): SerializedGiraffeError | { message: string } {
   if (err instanceof GiraffeError) return err.toJSON();
@@ -29,19 +40,22 @@ async function main(): Promise<void> {
   }
   send({ type: 'ready', info: pipeline.info });
 
-  // Jobs arrive one at a time (the main thread queues), but chain them anyway.
+  // One job on the device at a time (the main thread sends the next once this one's device
+  // work is over, and the chain holds it anyway); earlier jobs may still be encoding.
   let chain = Promise.resolve();
+  const encoding = new Set<Promise<void>>();
   port.on('message', (msg: ToThread) => {
     if (msg.type === 'close') {
       chain = chain.then(async () => {
+        await Promise.all(encoding);
         await pipeline.close();
         send({ type: 'closed' });
         port.close();
       });
       return;
     }
-    const { job, request, wantSteps } = msg;
-    chain = chain.then(async () => {
+    const { job, request, wantSteps, resumeFrom, checkpointIntervalMs } = msg;
+    const runJob = async (deviceIdle: () => void): Promise<void> => {
       const signal = {
         get aborted() {
           return Atomics.load(cancel, 0) === job;
@@ -63,6 +77,8 @@ async function main(): Promise<void> {
                     steps: p.steps,
                     timestep: p.timestep,
                     unetTimesteps: p.unetTimesteps,
+                    unetCall: p.unetCall,
+                    unetCalls: p.unetCalls,
                     latents,
                     predictedOriginal,
                     shape: p.shape,
@@ -71,12 +87,37 @@ async function main(): Promise<void> {
                 );
               }
             : undefined,
+          resumeFrom,
+          checkpoint:
+            checkpointIntervalMs === undefined
+              ? undefined
+              : {
+                  intervalMs: checkpointIntervalMs,
+                  // The checkpoint's arrays are copies of its own: they move without another copy.
+                  save: (checkpoint) =>
+                    send({ type: 'checkpoint', job, checkpoint }, checkpointBuffers(checkpoint)),
+                },
+          onDeviceIdle: () => {
+            send({ type: 'device-idle', job });
+            deviceIdle();
+          },
         });
         send({ type: 'done', job, result }, ownedBuffers(result.images));
       } catch (err) {
         send({ type: 'failed', job, error: serialize(err) });
       }
-    });
+    };
+    // The chain moves on when the job's last session.run returns, not when its images are encoded.
+    chain = chain.then(
+      () =>
+        new Promise<void>((deviceIdle) => {
+          const run = runJob(deviceIdle).finally(() => {
+            deviceIdle();
+            encoding.delete(run);
+          });
+          encoding.add(run);
+        }),
+    );
   });
 }
 

@@ -1,6 +1,7 @@
 import type { SerializedGiraffeError } from '../../errors';
 import type { GenerateResult, ModelInfo, PipelineOptions } from '../stable-diffusion-pipeline';
 import type { ResolvedRequest } from '../generate-request';
+import type { DenoiseCheckpoint } from '../checkpoint';
 
 /** Data the inference thread starts with. */
 export interface ThreadData {
@@ -16,6 +17,9 @@ export type ToThread =
       readonly job: number;
       readonly request: ResolvedRequest;
       readonly wantSteps: boolean;
+      readonly resumeFrom?: DenoiseCheckpoint;
+      /** Checkpoints wanted this often (the main thread's `checkpoint.save` receives them). */
+      readonly checkpointIntervalMs?: number;
     }
   | { readonly type: 'close' };
 
@@ -29,10 +33,15 @@ export type FromThread =
       readonly steps: number;
       readonly timestep: number;
       readonly unetTimesteps: readonly number[];
+      readonly unetCall: number;
+      readonly unetCalls: number;
       readonly latents: Float32Array;
       readonly predictedOriginal: Float32Array;
       readonly shape: readonly [number, number, number, number];
     }
+  | { readonly type: 'checkpoint'; readonly job: number; readonly checkpoint: DenoiseCheckpoint }
+  /** The job's last `session.run` returned: the thread takes the next job while it encodes this one's images. */
+  | { readonly type: 'device-idle'; readonly job: number }
   | { readonly type: 'done'; readonly job: number; readonly result: GenerateResult }
   | {
       readonly type: 'failed';

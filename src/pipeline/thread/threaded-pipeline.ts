@@ -42,7 +42,10 @@ export class ThreadedPipeline {
   #worker: Worker;
   #cancel: Int32Array;
   #queue: PendingJob[] = [];
-  #running: PendingJob | undefined;
+  /** The job whose `session.run` calls the thread is making: one at a time. */
+  #onDevice: PendingJob | undefined;
+  /** Jobs past their last `session.run`, their images being encoded while the next job runs. */
+  #finishing = new Map<number, PendingJob>();
   #nextJob = 1;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -145,21 +148,23 @@ export class ThreadedPipeline {
     if (queued >= 0) {
       const [p] = this.#queue.splice(queued, 1);
       this.#settle(p, new GiraffeError('GIRAFFE_ERR_GENERATION_CANCELED', 'the generation was canceled'));
-    } else if (this.#running?.job === job) {
+    } else if (this.#onDevice?.job === job) {
       Atomics.store(this.#cancel, 0, job);
     }
   }
 
   #pump(): void {
-    if (this.#running || this.#closed) return;
+    if (this.#onDevice || this.#closed) return;
     const next = this.#queue.shift();
     if (!next) return;
-    this.#running = next;
+    this.#onDevice = next;
     const msg: ToThread = {
       type: 'generate',
       job: next.job,
       request: next.request,
       wantSteps: next.options.onStep !== undefined,
+      resumeFrom: next.options.resumeFrom,
+      checkpointIntervalMs: next.options.checkpoint?.intervalMs,
     };
     this.#worker.postMessage(msg);
   }
@@ -173,31 +178,55 @@ export class ThreadedPipeline {
   }
 
   #onMessage(msg: FromThread): void {
-    const running = this.#running;
-    if (msg.type === 'step' && running?.job === msg.job) {
+    if (msg.type === 'ready' || msg.type === 'load-failed' || msg.type === 'closed') return;
+    const job = this.#onDevice?.job === msg.job ? this.#onDevice : this.#finishing.get(msg.job);
+    if (!job) return;
+    if (msg.type === 'step') {
       try {
-        running.options.onStep?.(msg);
+        job.options.onStep?.(msg);
       } catch {
         // A failing progress callback must not take the generation down with it.
       }
-      if (running.options.signal?.aborted) Atomics.store(this.#cancel, 0, running.job);
-    } else if ((msg.type === 'done' || msg.type === 'failed') && running?.job === msg.job) {
-      this.#running = undefined;
-      this.#settle(running, msg.type === 'done' ? reviveResult(msg.result) : reviveError(msg.error));
+      if (job.options.signal?.aborted) Atomics.store(this.#cancel, 0, job.job);
+    } else if (msg.type === 'checkpoint') {
+      try {
+        job.options.checkpoint?.save(msg.checkpoint);
+      } catch {
+        // Like progress: a failing store must not take the generation down with it.
+      }
+    } else if (msg.type === 'device-idle') {
+      // The device is free: the next job starts while this one's images are encoded.
+      this.#finishing.set(job.job, job);
+      this.#onDevice = undefined;
+      this.#pump();
+      try {
+        job.options.onDeviceIdle?.();
+      } catch {
+        // The caller's bookkeeping must not take the generation down with it.
+      }
+    } else {
+      this.#finishing.delete(job.job);
+      if (this.#onDevice === job) this.#onDevice = undefined;
+      this.#settle(job, msg.type === 'done' ? reviveResult(msg.result) : reviveError(msg.error));
       this.#pump();
     }
   }
 
   #fail(err: Error): void {
     this.#closed = true;
-    const all = [...(this.#running ? [this.#running] : []), ...this.#queue.splice(0)];
-    this.#running = undefined;
+    const all = [
+      ...(this.#onDevice ? [this.#onDevice] : []),
+      ...this.#finishing.values(),
+      ...this.#queue.splice(0),
+    ];
+    this.#onDevice = undefined;
+    this.#finishing.clear();
     for (const p of all) this.#settle(p, err);
   }
 
   /** Number of generations queued or running in this pipeline. */
   get pending(): number {
-    return this.#queue.length + (this.#running ? 1 : 0);
+    return this.#queue.length + (this.#onDevice ? 1 : 0) + this.#finishing.size;
   }
 
   /** Cancels queued work, lets the thread release its sessions, and stops it. */
@@ -206,7 +235,7 @@ export class ThreadedPipeline {
     this.#closing = (async () => {
       for (const p of this.#queue.splice(0))
         this.#settle(p, new GiraffeError('GIRAFFE_ERR_PIPELINE_CLOSED', 'the pipeline was closed'));
-      if (this.#running) Atomics.store(this.#cancel, 0, this.#running.job);
+      if (this.#onDevice) Atomics.store(this.#cancel, 0, this.#onDevice.job);
       if (this.#closed) return;
       const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
       this.#worker.postMessage({ type: 'close' } satisfies ToThread);

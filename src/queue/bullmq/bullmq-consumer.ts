@@ -10,7 +10,8 @@ import {
   type FinalState,
   type LifecycleSettings,
 } from '../job-lifecycle';
-import type { ConsumerOptions, JobConsumer, JobHandler } from '../ports';
+import type { ModelConsumer } from '../consumer-set';
+import type { ConsumerOptions, JobHandler } from '../ports';
 import type { NoData, NoResult } from './bullmq-job-queue';
 import { closeRedis, openRedis } from './redis-connections';
 import { RedisJobStore } from './redis-job-store';
@@ -53,11 +54,19 @@ interface Run {
   attempt?: number;
   /** Given back to the queue by close(); the handler's outcome no longer counts. */
   handedBack: boolean;
+  /** The hand-back to the queue, once begun (it happens once, by whichever side gets there first). */
+  released?: Promise<void>;
+  /** Settles when the processor has returned. */
+  readonly processed: Promise<void>;
+  readonly markProcessed: () => void;
 }
 
-const DEFAULT_LOCK_MS = 30_000;
+const DEFAULT_LOCK_MS = 6000;
 // After aborting handed-back jobs, how long close() waits for their handlers before dropping the connection.
 const ABORT_WAIT_MS = 5000;
+// How long a job being handed back may take to stop at a step boundary and save its checkpoint
+// before close() releases it anyway (the next worker then resumes from an older one).
+const HAND_BACK_CHECKPOINT_MS = 10_000;
 
 /**
  * A BullMQ Worker on one model's queue. It records the job's life in our
@@ -70,7 +79,7 @@ const ABORT_WAIT_MS = 5000;
  * BullMQ decides alone (a job that stalled too often) are recorded from the
  * Worker's `failed` event.
  */
-export class BullmqConsumer implements JobConsumer {
+export class BullmqConsumer implements ModelConsumer {
   readonly #redis: Redis;
   readonly #lifecycle: JobLifecycle;
   readonly #worker: Worker<NoData, NoResult>;
@@ -102,8 +111,12 @@ export class BullmqConsumer implements JobConsumer {
         prefix: keys.prefix,
         concurrency: Math.max(1, options.concurrency ?? 1),
         lockDuration,
-        // Look for stalled jobs about as often as a lock can expire.
-        stalledInterval: lockDuration,
+        // A stalled job is moved back after its lock expired and two checks saw it: checking every half
+        // lock keeps a killed worker's job away for about two lock durations, not three.
+        stalledInterval: Math.max(500, Math.round(lockDuration / 2)),
+        // An idle worker asks for work at least every second (BullMQ: 5): a job handed back on
+        // SIGTERM has been seen to wait out a whole blocking call before another worker took it.
+        drainDelay: 1,
         // Stalls count against the attempts (see attemptTally, which counts both); BullMQ's own
         // stall limit is a backstop: a job that kills every worker ends failed.
         maxStalledCount: Math.max(0, settings.maxAttempts - 1),
@@ -150,7 +163,16 @@ export class BullmqConsumer implements JobConsumer {
   async #process(job: QueueJob, token: string | undefined): Promise<NoResult> {
     const id = job.id;
     if (id === undefined) throw new UnrecoverableError('a BullMQ job without an id');
-    const run: Run = { job, token, controller: new AbortController(), handedBack: false };
+    let markProcessed = (): void => undefined;
+    const processed = new Promise<void>((resolve) => (markProcessed = resolve));
+    const run: Run = {
+      job,
+      token,
+      controller: new AbortController(),
+      handedBack: false,
+      processed,
+      markProcessed,
+    };
     this.#runs.set(id, run);
     try {
       const started = await this.#lifecycle.start(id, this.#workerId);
@@ -159,7 +181,7 @@ export class BullmqConsumer implements JobConsumer {
       run.attempt = started.record.attempts;
       if (run.handedBack) {
         // close() ran while the claim was in flight and left the hand-back to us.
-        await this.#release(id, run);
+        await this.#releaseOnce(id, run);
         throw new WaitingError();
       }
       const tally = attemptTally(job);
@@ -171,8 +193,12 @@ export class BullmqConsumer implements JobConsumer {
         throw new FinalOutcomeError(spent);
       }
       const outcome = await this.#lifecycle.run(this.#handler, started, run.controller.signal, tally);
-      // close() has moved it back to wait; BullMQ ignores a WaitingError.
-      if (run.handedBack) throw new WaitingError();
+      if (run.handedBack) {
+        // Stopped by close(): the handler has saved its checkpoint; now another worker may take it.
+        // Released before BullMQ hears of it: it ignores a WaitingError and leaves the job to us.
+        await this.#releaseOnce(id, run);
+        throw new WaitingError();
+      }
       if (outcome.status === 'retry') {
         // Requeue before BullMQ releases the job, so another worker's start cannot be overwritten.
         await this.#lifecycle.requeue(id, run.attempt);
@@ -185,6 +211,7 @@ export class BullmqConsumer implements JobConsumer {
       throw new FinalOutcomeError(outcome);
     } finally {
       this.#runs.delete(id);
+      run.markProcessed();
     }
   }
 
@@ -216,13 +243,24 @@ export class BullmqConsumer implements JobConsumer {
     void settling.finally(() => this.#settling.delete(settling));
   }
 
-  /** Past the grace time: the job goes back to the queue and its handler is aborted. */
+  /**
+   * Past the grace time: the handler is stopped at its next step boundary,
+   * where it saves a checkpoint, and the job goes back to the queue once it
+   * has (or after HAND_BACK_CHECKPOINT_MS), so the worker that takes it next
+   * resumes from the step this one reached.
+   */
   async #handBack(id: string, run: Run): Promise<void> {
     run.handedBack = true;
+    run.controller.abort(shutdownReason());
     // Not started yet: the processor releases it once its claim is through (releasing now could
     // let another worker start it before our claim lands).
-    if (run.attempt !== undefined) await this.#release(id, run);
-    run.controller.abort(shutdownReason());
+    if (run.attempt === undefined) return;
+    if (!(await settlesWithin(run.processed, HAND_BACK_CHECKPOINT_MS))) await this.#releaseOnce(id, run);
+  }
+
+  #releaseOnce(id: string, run: Run): Promise<void> {
+    run.released ??= this.#release(id, run);
+    return run.released;
   }
 
   /**

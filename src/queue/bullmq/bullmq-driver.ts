@@ -1,10 +1,12 @@
 import * as path from 'node:path';
 import { GiraffeError } from '../../errors';
+import { ConsumerSet } from '../consumer-set';
 import { FileResultStore } from '../file-result-store';
 import { JobLifecycle, resolveSettings } from '../job-lifecycle';
 import type { ConsumerOptions, DriverOptions, JobConsumer, JobHandler, QueueDriver } from '../ports';
 import { BullmqConsumer } from './bullmq-consumer';
 import { BullmqJobQueue } from './bullmq-job-queue';
+import { RedisCheckpointStore } from './redis-checkpoint-store';
 import { RedisEventBus } from './redis-event-bus';
 import { closeRedis, openRedis, pingRedis } from './redis-connections';
 import { RedisJobStore } from './redis-job-store';
@@ -49,17 +51,24 @@ export function createBullmqDriver(options: BullmqDriverOptions): QueueDriver {
     queue,
     events: new RedisEventBus(store, subscriber, keys),
     results,
+    checkpoints: new RedisCheckpointStore(redis, keys, settings.retentionMs),
     workers: new RedisWorkerRegistry(redis, keys),
-    consume(model: string, handler: JobHandler, consumerOptions: ConsumerOptions): JobConsumer {
+    consume(
+      models: string | readonly string[],
+      handler: JobHandler,
+      consumerOptions: ConsumerOptions,
+    ): JobConsumer {
       if (closing) throw new GiraffeError('GIRAFFE_ERR_QUEUE_UNAVAILABLE', 'the queue driver is closed');
-      const consumer = new BullmqConsumer(
-        { url: options.redisUrl, keys, settings, subscriber },
-        model,
-        handler,
-        consumerOptions,
-      );
-      consumers.add(consumer);
-      return consumer;
+      return new ConsumerSet(typeof models === 'string' ? [models] : models, (model) => {
+        const consumer = new BullmqConsumer(
+          { url: options.redisUrl, keys, settings, subscriber },
+          model,
+          handler,
+          consumerOptions,
+        );
+        consumers.add(consumer);
+        return consumer;
+      });
     },
     ping() {
       return pingRedis(redis);

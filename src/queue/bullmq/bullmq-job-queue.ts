@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { GiraffeError } from '../../errors';
-import { isFinal, type JobRecord } from '../../jobs';
+import { isFinal, type JobError, type JobRecord } from '../../jobs';
 import { newJobRecord, type JobLifecycle, type LifecycleSettings } from '../job-lifecycle';
 import type { CancelOutcome, EnqueuedJob, JobQueue, ListQuery, NewJob } from '../ports';
 import { queueFullError } from '../queue-full-error';
@@ -120,6 +120,31 @@ export class BullmqJobQueue implements JobQueue {
         models.map((m) => this.#queue(m).getJobCounts('waiting', 'prioritized', 'delayed')),
       );
       return counts.reduce((sum, c) => sum + Object.values(c).reduce((a, b) => a + b, 0), 0);
+    });
+  }
+
+  waitingModels(): Promise<string[]> {
+    return guarded('listing models with waiting jobs', async () => {
+      const models = await this.#redis.smembers(this.#keys.models);
+      const counts = await Promise.all(
+        models.map((m) => this.#queue(m).getJobCounts('waiting', 'prioritized', 'delayed')),
+      );
+      return models.filter((_, i) => Object.values(counts[i]).some((n) => n > 0));
+    });
+  }
+
+  failUnheld(model: string, error: JobError): Promise<string[]> {
+    return guarded('failing jobs no worker serves', async () => {
+      const queue = this.#queue(model);
+      // Active ones too: BullMQ refuses (0) to remove a job whose lock a live worker still renews, so
+      // only those whose worker is gone (and with it every worker that could recover them) end here.
+      const ids = await queue.getRanges(['waiting', 'prioritized', 'delayed', 'active'], 0, -1);
+      const ended: string[] = [];
+      for (const id of new Set(ids)) {
+        if ((await queue.remove(id)) !== 1) continue;
+        if (await this.#lifecycle.finish(id, { status: 'failed', error })) ended.push(id);
+      }
+      return ended;
     });
   }
 

@@ -35,6 +35,11 @@ export class RedisKeys {
     return `${this.prefix}:models`;
   }
 
+  /** String: a running job's latest denoising checkpoint. */
+  checkpoint(id: string): string {
+    return `${this.prefix}:checkpoint:${id}`;
+  }
+
   /** Hash: a job's result images (field `<index>`) and content types (`<index>:type`). */
   result(id: string): string {
     return `${this.prefix}:result:${id}`;
@@ -43,6 +48,11 @@ export class RedisKeys {
   /** String (JSON) with a TTL: one worker's announcement. */
   worker(id: string): string {
     return `${this.prefix}:worker:${id}`;
+  }
+
+  /** Hash: model → since when (ms) it has had waiting jobs and no live worker (see noteUnserved). */
+  get unserved(): string {
+    return `${this.prefix}:unserved`;
   }
 
   /** Set of worker ids that announced themselves. */

@@ -7,6 +7,9 @@ import type { RedisKeys } from './redis-keys';
 /** Values of the live workers (see `lua/live-workers.lua`). */
 export const liveWorkers = LuaScript.fromFile('live-workers');
 
+/** Notes models without a live worker, forgets the others (see `lua/note-unserved.lua`). */
+export const noteUnserved = LuaScript.fromFile('note-unserved');
+
 /**
  * Workers announce themselves under `<prefix>:worker:<id>` (JSON with a TTL)
  * and in a set of ids; a worker whose heartbeats stop disappears with its key,
@@ -35,6 +38,19 @@ export class RedisWorkerRegistry implements WorkerRegistry {
   remove(workerId: string): Promise<void> {
     return guarded('removing a worker', async () => {
       await this.#redis.multi().del(this.#keys.worker(workerId)).srem(this.#keys.workers, workerId).exec();
+    });
+  }
+
+  noteUnserved(unserved: readonly string[], now: number): Promise<Record<string, number>> {
+    return guarded('noting unserved models', async () => {
+      const flat = (await noteUnserved.run(
+        this.#redis,
+        [this.#keys.unserved],
+        [String(now), ...unserved],
+      )) as string[];
+      const since: Record<string, number> = {};
+      for (let i = 0; i < flat.length; i += 2) since[flat[i]] = Number(flat[i + 1]);
+      return since;
     });
   }
 

@@ -11,9 +11,14 @@ interface Run {
   done?: Promise<void>;
 }
 
-/** Runs one model's jobs in this process, up to `concurrency` at once. */
+/**
+ * Runs the jobs of its models in this process, up to `concurrency` at once
+ * across all of them. When a slot frees it takes the next job from the
+ * models in turn, starting after the model of the job that just ended, so a
+ * long queue of one model cannot starve another's.
+ */
 export class MemoryConsumer implements JobConsumer, JobTaker {
-  readonly model: string;
+  readonly #models: string[] = [];
   readonly #queue: MemoryJobQueue;
   readonly #lifecycle: JobLifecycle;
   readonly #handler: JobHandler;
@@ -25,17 +30,22 @@ export class MemoryConsumer implements JobConsumer, JobTaker {
   constructor(
     queue: MemoryJobQueue,
     lifecycle: JobLifecycle,
-    model: string,
+    models: readonly string[],
     handler: JobHandler,
     options: ConsumerOptions,
   ) {
-    this.model = model;
     this.#queue = queue;
     this.#lifecycle = lifecycle;
     this.#handler = handler;
     this.#workerId = options.workerId;
     this.#concurrency = Math.max(1, options.concurrency ?? 1);
-    queue.attach(this);
+    for (const model of models) this.serve(model);
+  }
+
+  serve(model: string): void {
+    if (this.#closing !== undefined || this.#models.includes(model)) return;
+    this.#models.push(model);
+    this.#queue.attach(this, model);
   }
 
   get running(): readonly string[] {
@@ -46,20 +56,33 @@ export class MemoryConsumer implements JobConsumer, JobTaker {
     return this.#closing === undefined && this.#runs.size < this.#concurrency;
   }
 
-  take(id: string): void {
+  take(id: string, model: string): void {
     const run: Run = { controller: new AbortController(), handedBack: false };
     this.#runs.set(id, run);
     this.#queue.running(id, run.controller);
     run.done = this.#execute(id, run).finally(() => {
       this.#runs.delete(id);
       if (!run.handedBack) this.#queue.running(id, undefined);
-      this.#queue.dispatch(this.model);
+      this.#dispatchAfter(model);
     });
+  }
+
+  /** Fills free slots one job per model at a time, the models in turn from the one after `model`. */
+  #dispatchAfter(model: string): void {
+    const models = this.#models;
+    const start = models.indexOf(model) + 1;
+    let progressed = true;
+    while (progressed && this.hasCapacity) {
+      progressed = false;
+      for (let k = 0; k < models.length && this.hasCapacity; k++) {
+        if (this.#queue.dispatch(models[(start + k) % models.length], 1) > 0) progressed = true;
+      }
+    }
   }
 
   close(graceMs = 0): Promise<void> {
     this.#closing ??= (async () => {
-      this.#queue.detach(this);
+      for (const model of this.#models) this.#queue.detach(this, model);
       const runs = [...this.#runs.values()];
       if (runs.length === 0) return;
       let timer: NodeJS.Timeout | undefined;

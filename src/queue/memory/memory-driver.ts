@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { FileResultStore } from '../file-result-store';
 import { JobLifecycle, resolveSettings } from '../job-lifecycle';
 import type { ConsumerOptions, DriverOptions, JobConsumer, JobHandler, QueueDriver } from '../ports';
+import { MemoryCheckpointStore } from './memory-checkpoint-store';
 import { MemoryConsumer } from './memory-consumer';
 import { MemoryEventBus } from './memory-event-bus';
 import { MemoryJobQueue } from './memory-job-queue';
@@ -25,6 +26,7 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): QueueDriv
     options.dataDir === undefined
       ? new MemoryResultStore(settings.retentionMs)
       : new FileResultStore(path.join(options.dataDir, 'results'), settings.retentionMs);
+  const checkpoints = new MemoryCheckpointStore(settings.retentionMs);
   const consumers = new Set<MemoryConsumer>();
   let closing: Promise<void> | undefined;
 
@@ -33,9 +35,15 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): QueueDriv
     queue,
     events,
     results,
+    checkpoints,
     workers: new MemoryWorkerRegistry(),
-    consume(model: string, handler: JobHandler, consumerOptions: ConsumerOptions): JobConsumer {
-      const consumer = new MemoryConsumer(queue, lifecycle, model, handler, consumerOptions);
+    consume(
+      models: string | readonly string[],
+      handler: JobHandler,
+      consumerOptions: ConsumerOptions,
+    ): JobConsumer {
+      const list = typeof models === 'string' ? [models] : models;
+      const consumer = new MemoryConsumer(queue, lifecycle, list, handler, consumerOptions);
       consumers.add(consumer);
       return consumer;
     },
@@ -48,6 +56,7 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): QueueDriv
         queue.close();
         store.close();
         await results.close();
+        checkpoints.close();
       })();
       return closing;
     },

@@ -1,4 +1,4 @@
-import { isFinal, type JobRecord } from '../../jobs';
+import { isFinal, type JobError, type JobRecord } from '../../jobs';
 import { cancelReason, jobEvent, newJobRecord, type JobLifecycle, type RunOutcome } from '../job-lifecycle';
 import type { CancelOutcome, EnqueuedJob, JobQueue, ListQuery, NewJob } from '../ports';
 import { queueFullError } from '../queue-full-error';
@@ -8,11 +8,10 @@ import { WaitingList } from './waiting-list';
 
 /** What the queue needs from a consumer to hand it jobs. */
 export interface JobTaker {
-  readonly model: string;
   /** Can start another job now. */
   readonly hasCapacity: boolean;
-  /** Starts the job; called synchronously with its removal from the queue. */
-  take(id: string): void;
+  /** Starts the job of `model`; called synchronously with its removal from the queue. */
+  take(id: string, model: string): void;
 }
 
 /**
@@ -95,30 +94,62 @@ export class MemoryJobQueue implements JobQueue {
     return waiting;
   }
 
-  attach(taker: JobTaker): void {
-    const takers = this.#takers.get(taker.model) ?? [];
-    this.#takers.set(taker.model, [...takers, taker]);
-    this.dispatch(taker.model);
+  attach(taker: JobTaker, model: string): void {
+    const takers = this.#takers.get(model) ?? [];
+    this.#takers.set(model, [...takers, taker]);
+    this.dispatch(model);
   }
 
-  detach(taker: JobTaker): void {
-    const takers = this.#takers.get(taker.model)?.filter((t) => t !== taker) ?? [];
-    this.#takers.set(taker.model, takers);
+  detach(taker: JobTaker, model: string): void {
+    const takers = this.#takers.get(model)?.filter((t) => t !== taker) ?? [];
+    this.#takers.set(model, takers);
   }
 
-  /** Hands waiting jobs of `model` to consumers with free slots, round robin. */
-  dispatch(model: string): void {
+  /**
+   * Hands up to `limit` waiting jobs of `model` to consumers with free slots,
+   * round robin; resolves with how many it handed out.
+   */
+  dispatch(model: string, limit = Infinity): number {
     const list = this.#list(model);
     const takers = this.#takers.get(model) ?? [];
-    while (list.size > 0) {
+    let handed = 0;
+    while (list.size > 0 && handed < limit) {
       const i = takers.findIndex((t) => t.hasCapacity);
-      if (i < 0) return;
+      if (i < 0) break;
       const taker = takers[i];
       // Move it to the back so the next job goes to another consumer.
       takers.push(...takers.splice(i, 1));
       const id = list.shift();
-      if (id !== undefined) taker.take(id);
+      if (id !== undefined) {
+        handed += 1;
+        taker.take(id, model);
+      }
     }
+    return handed;
+  }
+
+  async waitingModels(): Promise<string[]> {
+    const models = new Set([...this.#lists].filter(([, list]) => list.size > 0).map(([model]) => model));
+    for (const id of this.#backoffs.keys()) {
+      const model = this.#store.job(id)?.record.model;
+      if (model !== undefined) models.add(model);
+    }
+    return [...models];
+  }
+
+  async failUnheld(model: string, error: JobError): Promise<string[]> {
+    const ids = this.#list(model).clear();
+    for (const [id, timer] of this.#backoffs) {
+      if (this.#store.job(id)?.record.model !== model) continue;
+      clearTimeout(timer);
+      this.#backoffs.delete(id);
+      ids.push(id);
+    }
+    const ended: string[] = [];
+    for (const id of ids) {
+      if (await this.#lifecycle.finish(id, { status: 'failed', error })) ended.push(id);
+    }
+    return ended;
   }
 
   running(id: string, controller: AbortController | undefined): void {

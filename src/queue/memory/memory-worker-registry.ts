@@ -16,6 +16,15 @@ export class MemoryWorkerRegistry implements WorkerRegistry {
     this.#workers.delete(workerId);
   }
 
+  readonly #unserved = new Map<string, number>();
+
+  async noteUnserved(unserved: readonly string[], now: number): Promise<Record<string, number>> {
+    const keep = new Set(unserved);
+    for (const model of this.#unserved.keys()) if (!keep.has(model)) this.#unserved.delete(model);
+    for (const model of unserved) if (!this.#unserved.has(model)) this.#unserved.set(model, now);
+    return Object.fromEntries(this.#unserved);
+  }
+
   async list(): Promise<WorkerInfo[]> {
     const now = Date.now();
     const live: WorkerInfo[] = [];

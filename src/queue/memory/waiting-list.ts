@@ -31,6 +31,13 @@ export class WaitingList {
     return this.#entries.shift()?.id;
   }
 
+  /** Empties the list; resolves with the ids it held, in order. */
+  clear(): string[] {
+    const ids = this.#entries.map((e) => e.id);
+    this.#entries = [];
+    return ids;
+  }
+
   remove(id: string): boolean {
     const i = this.position(id);
     if (i === undefined) return false;

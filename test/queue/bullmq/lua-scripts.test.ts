@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import Redis from 'ioredis';
 import { transitionBatch } from '../../../src/queue/bullmq/job-scripts';
 import { luaDir } from '../../../src/queue/bullmq/lua-script';
-import { liveWorkers } from '../../../src/queue/bullmq/redis-worker-registry';
+import { liveWorkers, noteUnserved } from '../../../src/queue/bullmq/redis-worker-registry';
 import { REDIS_URL } from '../../helpers/redis';
 
 // The queue's Lua lives in .lua files (as bullmq keeps its own), read when the driver loads; the
@@ -28,7 +28,7 @@ it('no TypeScript file carries Lua source in a string', () => {
 
 it('every .lua file is part of a script the driver runs', () => {
   expect(luaFiles.length).toBeGreaterThan(5);
-  const sources = [transitionBatch.source, liveWorkers.source];
+  const sources = [transitionBatch.source, liveWorkers.source, noteUnserved.source];
   const unused = luaFiles.filter((f) => {
     const text = fs.readFileSync(path.join(luaDir, f), 'utf8').trim();
     return !sources.some((s) => s.includes(text));
@@ -39,7 +39,7 @@ it('every .lua file is part of a script the driver runs', () => {
 it('Redis compiles the scripts as loaded from the files', async () => {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
   try {
-    for (const script of [transitionBatch, liveWorkers]) {
+    for (const script of [transitionBatch, liveWorkers, noteUnserved]) {
       const sha = (await redis.script('LOAD', script.source)) as string;
       expect(sha).toMatch(/^[0-9a-f]{40}$/);
     }
