@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { deleteKeys, REDIS_URL, testPrefix } from '../helpers/redis';
+import { createQueueDriver } from '../../src/queue';
+import { announceStandInWorker } from '../helpers/stand-in-worker';
 import { freePort, giraffeBin, killAll, listeningAddress, startChild } from '../helpers/processes';
 
 // DESIGN: an API process never loads onnxruntime. These run the built package (npm test builds
@@ -75,6 +77,10 @@ it('`giraffe serve` as an API replica (REDIS_URL set) serves without loading onn
     },
   );
   const base = await listeningAddress(serve, 60_000);
+  // The API takes jobs only for a model a live worker serves: one that takes none is announced.
+  const driver = createQueueDriver({ redisUrl: REDIS_URL, prefix });
+  await announceStandInWorker(driver, ['demo']);
+  await driver.close();
   // Touch the routes that resolve and validate requests, and list models.
   expect((await fetch(`${base}/v1/models`)).status).toBe(200);
   const submitted = await fetch(`${base}/v1/generate`, {

@@ -9,6 +9,7 @@ import { isGiraffeError } from '../../src/errors';
 import { ensureDemoModel } from '../../src/pipeline';
 import { checkSchedulerRequest, readModelDirectory } from '../../src/pipeline/contract';
 import { createQueueDriver, type QueueDriver } from '../../src/queue';
+import { announceStandInWorker } from '../helpers/stand-in-worker';
 
 // Each scheduler's own limits are refused at submit (400 with the reason), not accepted and then
 // failed by the worker: ddim/pndm/lcm have no Karras sigmas, lcm runs at most the config's
@@ -26,6 +27,8 @@ beforeAll(async () => {
   });
   demoDir = await ensureDemoModel(config.DATA_DIR);
   driver = createQueueDriver({ dataDir: config.DATA_DIR });
+  // The API takes jobs only for a model a live worker serves; this one takes none.
+  await announceStandInWorker(driver, ['demo']);
   app = await buildApp({ config, driver, logger: pino({ level: 'silent' }), extraModels: { demo: demoDir } });
 });
 
