@@ -7,7 +7,7 @@ import { createScheduler, lcmGuidanceEmbedding, schedulerNames, type SchedulerNa
 import { resolveRequest, type GenerateRequest, type ResolvedRequest } from './generate-request';
 import { modelDefaults, type ModelDefaults } from './model-defaults';
 import { decodeLatents } from './stages/decode-latents';
-import { denoise, throwIfCanceled, type CancelSignal, type StepProgress } from './stages/denoise';
+import { denoise, stepOfCall, throwIfCanceled, type CancelSignal, type StepProgress } from './stages/denoise';
 import { encodePrompt } from './stages/encode-prompt';
 import { prepareLatents } from './stages/prepare-latents';
 
@@ -203,7 +203,11 @@ export class StableDiffusionPipeline {
         session_run_ms: sessionRunMs,
         unet_calls: scheduler.timesteps.length - checkpoints.startStep,
       },
-      resumed_from_step: checkpoints.startStep,
+      // In requested steps, as progress counts them (a checkpoint counts U-Net calls; PNDM makes one more).
+      resumed_from_step:
+        checkpoints.startStep === 0
+          ? 0
+          : stepOfCall(checkpoints.startStep - 1, scheduler.timesteps.length, r.steps),
     };
   }
 
