@@ -85,6 +85,13 @@ export const errorCatalogue = {
   },
   GIRAFFE_ERR_MODEL_EXISTS: { status: 409, title: 'Model already exists', retryable: false },
   GIRAFFE_ERR_MODEL_PATH_REFUSED: { status: 400, title: 'Path outside MODELS_DIR', retryable: false },
+  GIRAFFE_ERR_INPUT_IMAGE_INVALID: { status: 400, title: 'Input image unreadable', retryable: false },
+  GIRAFFE_ERR_INPUT_IMAGE_TOO_LARGE: { status: 413, title: 'Input image too large', retryable: false },
+  GIRAFFE_ERR_MODEL_MODE_UNSUPPORTED: {
+    status: 400,
+    title: 'Model cannot do this kind of generation',
+    retryable: false,
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -94,8 +94,29 @@ const count = z.number().int().min(0);
  * filled in and the seed fixed (the API's request schema, every field required).
  */
 const resolvedRequestSchema = jobRequestSchema
-  .omit({ model: true, webhook_url: true, webhook_events: true })
+  .omit({
+    model: true,
+    webhook_url: true,
+    webhook_events: true,
+    // A resolved request never carries image bytes; the edit fields appear only on image requests.
+    image: true,
+    mask_image: true,
+    strength: true,
+    mask_blur: true,
+    resize_mode: true,
+    image_sha256: true,
+    mask_image_sha256: true,
+  })
   .required()
+  .extend(
+    jobRequestSchema.pick({
+      strength: true,
+      mask_blur: true,
+      resize_mode: true,
+      image_sha256: true,
+      mask_image_sha256: true,
+    }).shape,
+  )
   .loose()
   .meta({
     id: 'ResolvedRequest',

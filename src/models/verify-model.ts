@@ -113,7 +113,20 @@ export async function verifyModel(modelDir: string, options: VerifyOptions = {})
     }
     if (opened.length === componentNames.length) {
       const [textEncoder, unet, vaeDecoder] = opened;
-      const inspection = inspectModelContract(textEncoder, unet, vaeDecoder);
+      // Optional (image-to-image, inpainting): checked when present.
+      const encoderRel = path.join('vae_encoder', 'model.onnx');
+      let vaeEncoder: OnnxComponent | undefined;
+      if (fs.existsSync(path.join(dir, encoderRel)) && !reported.has(encoderRel)) {
+        try {
+          vaeEncoder = await OnnxComponent.create(path.join(dir, encoderRel), encoderRel, {
+            device: options.device ?? 'cpu',
+          });
+          opened.push(vaeEncoder);
+        } catch (err) {
+          problems.push(asGiraffeError(err, path.join(dir, encoderRel)));
+        }
+      }
+      const inspection = inspectModelContract(textEncoder, unet, vaeDecoder, vaeEncoder);
       problems.push(...inspection.problems);
       contract = inspection.contract;
     }

@@ -12,12 +12,24 @@ export type { StepProgress, CancelSignal } from './stages/denoise';
 export {
   generateRequestSchema,
   resolveRequest,
+  resolveRequestWithImages,
+  checkInputImage,
+  generationMode,
+  sizeForImage,
+  sha256Of,
   requestLimits,
+  resizeModes,
+  DEFAULT_IMG2IMG_STRENGTH,
+  DEFAULT_INPAINT_STRENGTH,
   MAX_SEED,
   type GenerateRequest,
+  type GenerationMode,
+  type RequestImages,
+  type ResizeMode,
   type ResolvedRequest,
   type OutputFormat,
 } from './generate-request';
+export { probeImage, orientedSize, type ImageProbe, type ProbedFormat } from './image/probe-image';
 export {
   checkpointKey,
   decodeCheckpoint,
@@ -35,10 +47,21 @@ export {
   type SchedulerConfig,
 } from './schedulers';
 export { modelDefaults, type ModelDefaults } from './model-defaults';
-export { readModelDirectory, assertDeviceAvailable, type ModelDirectory } from './model';
+export {
+  readModelDirectory,
+  assertDeviceAvailable,
+  modelModes,
+  modelModesFromDirectory,
+  checkModelMode,
+  type ModelDirectory,
+  type ModelModes,
+  type ModeSupport,
+} from './model';
 export {
   ensureDemoModel,
   writeDemoModel,
+  DEMO_MODEL_IDS,
+  type DemoVariant,
   writeFixtureModel,
   fixtureVariants,
   type FixtureOptions,

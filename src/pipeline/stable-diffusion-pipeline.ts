@@ -1,15 +1,28 @@
 import { performance } from 'node:perf_hooks';
 import { checkpointKey, CheckpointTaker, type CheckpointOptions, type DenoiseCheckpoint } from './checkpoint';
 import { encodeImage, formatA1111Parameters } from './image';
-import { loadModel, type LoadedModel, type SessionSettings } from './model';
+import {
+  checkModelMode,
+  loadModel,
+  modelModes,
+  type LoadedModel,
+  type ModelModes,
+  type SessionSettings,
+} from './model';
 import { NumpyRandomState } from './random';
 import { createScheduler, lcmGuidanceEmbedding, schedulerNames, type SchedulerName } from './schedulers';
-import { resolveRequest, type GenerateRequest, type ResolvedRequest } from './generate-request';
+import {
+  generationMode,
+  resolveRequestWithImages,
+  type GenerateRequest,
+  type RequestImages,
+  type ResolvedRequest,
+} from './generate-request';
 import { modelDefaults, type ModelDefaults } from './model-defaults';
 import { decodeLatents } from './stages/decode-latents';
 import { denoise, stepOfCall, throwIfCanceled, type CancelSignal, type StepProgress } from './stages/denoise';
 import { encodePrompt } from './stages/encode-prompt';
-import { prepareLatents } from './stages/prepare-latents';
+import { prepareModeLatents } from './stages/prepare-mode-latents';
 
 /** Where and how the model's sessions run. */
 export type PipelineOptions = SessionSettings;
@@ -42,6 +55,10 @@ export interface GenerationTimings {
   readonly denoise_ms: number;
   readonly vae_decoder_ms: number;
   readonly image_encode_ms: number;
+  /** Image requests: decoding and fitting the input image (and mask). */
+  readonly input_decode_ms?: number;
+  /** Image requests: the VAE encoder's run. */
+  readonly vae_encoder_ms?: number;
   readonly session_run_ms: number;
   readonly unet_calls: number;
 }
@@ -71,6 +88,8 @@ export interface ModelInfo {
   readonly defaults: ModelDefaults;
   /** The model's `scheduler/scheduler_config.json`. */
   readonly schedulerConfig: Readonly<Record<string, unknown>>;
+  /** Which kinds of generation the model can do, and why not (no vae_encoder, inpainting U-Net …). */
+  readonly modes: ModelModes;
 }
 
 /**
@@ -91,6 +110,7 @@ export class StableDiffusionPipeline {
       schedulers: schedulerNames,
       defaults: modelDefaults(d),
       schedulerConfig: d.schedulerConfig,
+      modes: modelModes(model.contract),
     };
   }
 
@@ -100,17 +120,32 @@ export class StableDiffusionPipeline {
 
   /** Validates a request against this model and fills in its defaults. */
   resolve(request: GenerateRequest): ResolvedRequest {
+    return this.#resolve(request).request;
+  }
+
+  #resolve(request: unknown): { request: ResolvedRequest; images: RequestImages } {
     const { defaults } = this.info;
-    return resolveRequest(request, { size: defaults.width, scheduler: defaults.scheduler });
+    const resolved = resolveRequestWithImages(request, {
+      size: defaults.width,
+      scheduler: defaults.scheduler,
+    });
+    checkModelMode(this.info.modes, generationMode(resolved.request), this.info.id);
+    return resolved;
   }
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
     const started = performance.now();
-    const r = this.resolve(request);
+    const { request: r, images: inputs } = this.#resolve(request);
     const { model } = this;
     const contract = model.contract.unet;
     throwIfCanceled(options.signal);
-    for (const c of [model.textEncoder, model.unet, model.vaeDecoder]) c.takeRunTime();
+    const components = [
+      model.textEncoder,
+      model.unet,
+      model.vaeDecoder,
+      ...(model.vaeEncoder ? [model.vaeEncoder] : []),
+    ];
+    for (const c of components) c.takeRunTime();
 
     const scheduler = createScheduler(
       r.scheduler,
@@ -128,7 +163,13 @@ export class StableDiffusionPipeline {
 
     const shape = [r.num_images, contract.latentChannels, r.height / 8, r.width / 8] as const;
     const rng = new NumpyRandomState(r.seed);
-    const latents = prepareLatents(rng, shape[0] * shape[1] * shape[2] * shape[3], scheduler.initNoiseSigma);
+    const start = await prepareModeLatents(model, scheduler, rng, r, inputs, {
+      batch: shape[0],
+      channels: shape[1],
+      height: shape[2],
+      width: shape[3],
+    });
+    throwIfCanceled(options.signal);
     let timestepCond: Float32Array | undefined;
     if (lcmGuidance) {
       const row = lcmGuidanceEmbedding(r.guidance_scale, contract.timestepCondDim!);
@@ -140,7 +181,7 @@ export class StableDiffusionPipeline {
       checkpointKey(model.directory.id, r),
       scheduler,
       rng,
-      latents,
+      start.latents,
       options,
     );
 
@@ -149,7 +190,9 @@ export class StableDiffusionPipeline {
       model,
       scheduler,
       latents: checkpoints.startLatents,
+      firstStep: start.firstStep,
       startStep: checkpoints.startStep,
+      hooks: start.hooks,
       shape,
       embeddings,
       guidanceScale: r.guidance_scale,
@@ -185,8 +228,7 @@ export class StableDiffusionPipeline {
     );
     const encodeMs = performance.now() - t0;
 
-    const sessionRunMs =
-      model.textEncoder.takeRunTime() + model.unet.takeRunTime() + model.vaeDecoder.takeRunTime();
+    const sessionRunMs = components.reduce((sum, c) => sum + c.takeRunTime(), 0);
     return {
       images,
       seed: r.seed,
@@ -200,14 +242,21 @@ export class StableDiffusionPipeline {
         denoise_ms: denoiseMs,
         vae_decoder_ms: vaeMs,
         image_encode_ms: encodeMs,
+        ...(inputs.image !== undefined
+          ? { input_decode_ms: start.inputDecodeMs, vae_encoder_ms: start.vaeEncoderMs }
+          : {}),
         session_run_ms: sessionRunMs,
-        unet_calls: scheduler.timesteps.length - checkpoints.startStep,
+        unet_calls: scheduler.timesteps.length - start.firstStep - checkpoints.startStep,
       },
       // In requested steps, as progress counts them (a checkpoint counts U-Net calls; PNDM makes one more).
       resumed_from_step:
         checkpoints.startStep === 0
           ? 0
-          : stepOfCall(checkpoints.startStep - 1, scheduler.timesteps.length, r.steps),
+          : stepOfCall(
+              checkpoints.startStep - 1,
+              scheduler.timesteps.length - start.firstStep,
+              Math.min(r.steps, scheduler.timesteps.length - start.firstStep),
+            ),
     };
   }
 

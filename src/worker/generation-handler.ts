@@ -30,6 +30,19 @@ function giraffeVersion(): string {
 /** Schedulers whose config key `use_karras_sigmas` applies when the request does not ask for Karras sigmas. */
 const configKarras = new Set(['euler', 'dpmpp_2m']);
 
+/** How the first draws of the seed's stream are used, per mode (diffusers' ONNX pipelines' order). */
+function initialNoise(request: ResolvedJobRequest): string {
+  const draw = 'randn(num_images, latent_channels, height/8, width/8) in C order, float64 cast to float32';
+  if (request.image_sha256 === undefined) return `${draw}, times float32(init_noise_sigma)`;
+  if (request.mask_image_sha256 !== undefined)
+    return (
+      `${draw}: for a 9-channel inpainting U-Net the initial latents (times init_noise_sigma); ` +
+      `for a 4-channel model the add_noise noise of the encoded image_sha256 at the strength's timestep, ` +
+      'reused to re-noise the kept region after every step'
+    );
+  return `${draw}: the add_noise noise of the encoded image (image_sha256) at the strength's timestep`;
+}
+
 /** What a generation depended on; see {@link ReproducibilityRecord}. */
 function reproducibilityRecord(
   model: string,
@@ -62,9 +75,7 @@ function reproducibilityRecord(
       algorithm:
         'numpy.random.RandomState(seed): MT19937 seeded with init_genrand(seed), 53-bit doubles, ' +
         'legacy polar (Marsaglia) Gaussian with its cached second value',
-      initial_noise:
-        'randn(num_images, latent_channels, height/8, width/8) in C order, float64 cast to float32, ' +
-        'times float32(init_noise_sigma)',
+      initial_noise: initialNoise(request),
       step_noise:
         'stochastic schedulers (euler_a, lcm) draw randn of the latents size after every U-Net call ' +
         '(lcm leaves its last draw unused) from the same stream, continuing after the initial noise, ' +

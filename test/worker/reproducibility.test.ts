@@ -87,8 +87,8 @@ describe('the reproducibility record', () => {
       images_sha256: images.map(sha256),
     });
     expect(record.model).toMatchObject(await fingerprintModel(demoDir));
-    // The ONNX graphs and weights, configs and tokenizer, and the marker: 12 files.
-    expect(record.model.files).toBe(12);
+    // The ONNX graphs and weights (vae_encoder included), configs and tokenizer, and the marker: 14 files.
+    expect(record.model.files).toBe(14);
   });
 
   // GNU coreutils and findutils (Linux CI); skipped where they are missing.

@@ -179,12 +179,26 @@ function targetBasis(): Float32Array {
  */
 export const DEMO_SIGMA_CONFIDENT = 6;
 
-export function buildDemoUnet(w: DemoWeights, options: { readonly exact?: boolean } = {}): OnnxGraphBuilder {
+export function buildDemoUnet(
+  w: DemoWeights,
+  options: { readonly exact?: boolean; readonly inpaint?: boolean } = {},
+): OnnxGraphBuilder {
   const D = DEMO_HIDDEN_SIZE;
   const g = new OnnxGraphBuilder('demo_unet', {
-    docString: 'giraffe demo U-Net: exact epsilon for a prompt-dependent target',
+    docString: options.inpaint
+      ? 'giraffe demo inpainting U-Net: exact epsilon for the masked image outside the mask, a prompt-dependent target inside'
+      : 'giraffe demo U-Net: exact epsilon for a prompt-dependent target',
   });
-  const sample = g.input('sample', 'float32', ['batch', 4, 'height', 'width']);
+  const input = g.input('sample', 'float32', ['batch', options.inpaint ? 9 : 4, 'height', 'width']);
+  // An inpainting U-Net's sample is [latents, mask, masked-image latents] on the channel axis.
+  const channels = (from: number, to: number, name: string): string =>
+    g.op('Slice', [
+      input,
+      g.int64s(`${name}_start`, [from]),
+      g.int64s(`${name}_end`, [to]),
+      g.int64s(`${name}_axis`, [1]),
+    ]);
+  const sample = options.inpaint ? channels(0, 4, 'latents') : input;
   const timestep = g.input('timestep', 'float32', ['batch']);
   const context = g.input('encoder_hidden_states', 'float32', ['batch', SEQUENCE_LENGTH, D]);
 
@@ -208,10 +222,17 @@ export function buildDemoUnet(w: DemoWeights, options: { readonly exact?: boolea
   const sizes = g.op('Concat', [g.op('Shape', [grid], { end: 2 }), g.op('Shape', [sample], { start: 2 })], {
     axis: 0,
   });
-  const target = g.op('Resize', [grid, '', '', sizes], {
+  const promptTarget = g.op('Resize', [grid, '', '', sizes], {
     mode: 'linear',
     coordinate_transformation_mode: 'half_pixel',
   });
+  // Inpainting: the hole (mask 1) goes to the prompt's picture, the rest to the masked image's latents.
+  let target = promptTarget;
+  if (options.inpaint) {
+    const mask = channels(4, 5, 'mask');
+    const keep = g.op('Sub', [g.scalar('mask_one', 1), mask]);
+    target = g.op('Add', [g.op('Mul', [mask, promptTarget]), g.op('Mul', [keep, channels(5, 9, 'masked')])]);
+  }
 
   // σ(t) by linear interpolation of the table; integer t reads the table exactly.
   const table = g.initializer('sigmas', Float32Array.from(sd15Sigmas()), [1000]);
@@ -261,5 +282,43 @@ export function buildDemoVaeDecoder(): OnnxGraphBuilder {
     coordinate_transformation_mode: 'half_pixel',
   });
   g.output('sample', 'float32', ['batch', 3, 'image_height', 'image_width'], image);
+  return g;
+}
+
+/** The Moore–Penrose inverse Mᵀ(MMᵀ)⁻¹ of {@link LATENT_TO_RGB}: RGB → the smallest latent that decodes to it. */
+function rgbToLatent(): Float32Array {
+  const m = LATENT_TO_RGB;
+  const mmt = [0, 1, 2].map((i) => [0, 1, 2].map((j) => m[i].reduce((acc, v, k) => acc + v * m[j][k], 0)));
+  const [[a, b, c], [d, e, f], [g, h, i]] = mmt;
+  const det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
+  const inv = [
+    [e * i - f * h, c * h - b * i, b * f - c * e],
+    [f * g - d * i, a * i - c * g, c * d - a * f],
+    [d * h - e * g, b * g - a * h, a * e - b * d],
+  ].map((row) => row.map((v) => v / det));
+  const out = new Float32Array(12);
+  for (let ch = 0; ch < 4; ch++)
+    for (let rgb = 0; rgb < 3; rgb++)
+      out[ch * 3 + rgb] = [0, 1, 2].reduce((acc, k) => acc + m[k][ch] * inv[k][rgb], 0);
+  return out;
+}
+
+/**
+ * vae_encoder: `sample` [batch, 3, H, W] in [−1, 1] → `latent_sample`
+ * [batch, 4, H/8, W/8], the demo decoder undone: average each 8×8 cell,
+ * atanh (clipped short of ±1), map RGB to latents with the pseudo-inverse
+ * of {@link LATENT_TO_RGB}, divide by the scaling factor. Decoding what it
+ * encodes gives the image back blurred to the latent grid.
+ */
+export function buildDemoVaeEncoder(): OnnxGraphBuilder {
+  const g = new OnnxGraphBuilder('demo_vae_encoder', { docString: 'giraffe demo VAE encoder' });
+  const image = g.input('sample', 'float32', ['batch', 3, 'height', 'width']);
+  const cells = g.op('AveragePool', [image], { kernel_shape: [8, 8], strides: [8, 8] });
+  const clipped = g.op('Clip', [cells, g.scalar('rgb_min', -0.995), g.scalar('rgb_max', 0.995)]);
+  const linear = g.op('Atanh', [clipped]);
+  const matrix = g.initializer('rgb_to_latent', rgbToLatent(), [4, 3, 1, 1]);
+  const latents = g.op('Conv', [linear, matrix, g.initializer('latent_bias', new Float32Array(4), [4])]);
+  const scaled = g.op('Mul', [latents, g.scalar('inverse_scaling_factor', 1 / 0.18215)]);
+  g.output('latent_sample', 'float32', ['batch', 4, 'latent_height', 'latent_width'], scaled);
   return g;
 }

@@ -62,12 +62,16 @@ export function vaeConfig(sampleSize: number, blockOutChannels: readonly number[
 }
 
 /** `unet/config.json`, the subset optimum writes that describes shapes. */
-export function unetConfig(sampleSize: number, crossAttentionDim: number): Record<string, unknown> {
+export function unetConfig(
+  sampleSize: number,
+  crossAttentionDim: number,
+  inChannels = 4,
+): Record<string, unknown> {
   return {
     _class_name: 'UNet2DConditionModel',
     _diffusers_version: '0.30.0',
     cross_attention_dim: crossAttentionDim,
-    in_channels: 4,
+    in_channels: inChannels,
     out_channels: 4,
     sample_size: sampleSize,
   };

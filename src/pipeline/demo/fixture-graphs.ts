@@ -13,6 +13,8 @@ export interface FixtureShape {
   readonly vaeChannels: number;
   readonly seed: number;
   readonly vocabSize: number;
+  /** A 9-channel inpainting U-Net ([latents, mask, masked-image latents]). */
+  readonly inpainting: boolean;
 }
 
 const SEQUENCE_LENGTH = 77;
@@ -125,12 +127,13 @@ export function buildFixtureUnet(s: FixtureShape): OnnxGraphBuilder {
   const D = s.hiddenSize;
   const L = layers('fixture_unet', s, 2, 'giraffe fixture U-Net (random weights)');
   const g = L.g;
-  const sample = L.floatInput('sample', [s.batch, 4, 'height', 'width']);
+  const sampleChannels = s.inpainting ? 9 : 4;
+  const sample = L.floatInput('sample', [s.batch, sampleChannels, 'height', 'width']);
   const tembWidth = 2 * C;
   const temb = { value: timestepEmbedding(L, s, tembWidth), width: tembWidth };
   const context = L.floatInput('encoder_hidden_states', [s.batch, SEQUENCE_LENGTH, D]);
 
-  const h0 = L.conv(sample, 4, C, 3, 'conv_in');
+  const h0 = L.conv(sample, sampleChannels, C, 3, 'conv_in');
   const skip = L.resBlock(h0, C, C, 'down0.resnet', temb);
   let low = L.conv(skip, C, C, 3, 'down0.downsample', { stride: 2 });
   low = L.resBlock(low, C, C, 'mid.resnet', temb);
@@ -164,5 +167,36 @@ export function buildFixtureVaeDecoder(s: FixtureShape): OnnxGraphBuilder {
     gain: 0.3,
   });
   L.floatOutput('sample', [s.batch, 3, 'image_height', 'image_width'], out);
+  return L.g;
+}
+
+/**
+ * A VAE encoder shaped like AutoencoderKL's: conv_in, three (conv3×3
+ * stride 2 → GroupNorm → SiLU) down-samples, conv_out to the latent
+ * channels, quant_conv. `sample` [B, 3, H, W] → `latent_sample`
+ * [B, 4, H/8, W/8] (diffusers convert script) or, with `parameters`,
+ * `latent_parameters` [B, 8, H/8, W/8] = mean ‖ logvar (optimum). The mean
+ * branch draws its weights first, so both layouts of one seed encode alike.
+ */
+export function buildFixtureVaeEncoder(
+  s: FixtureShape,
+  layout: 'latent_sample' | 'latent_parameters',
+): OnnxGraphBuilder {
+  const C = s.vaeChannels;
+  const L = layers('fixture_vae_encoder', s, 4, 'giraffe fixture VAE encoder (random weights)');
+  const image = L.floatInput('sample', [s.batch, 3, 'height', 'width']);
+  let h = L.conv(image, 3, C, 3, 'encoder.conv_in');
+  for (let i = 0; i < 3; i++) {
+    h = L.conv(h, C, C, 3, `encoder.down${i}.conv`, { stride: 2 });
+    h = L.silu(L.groupNorm(h, C, `encoder.down${i}.norm`));
+  }
+  const mean = L.conv(L.conv(h, C, 4, 3, 'encoder.conv_out'), 4, 4, 1, 'quant_conv');
+  if (layout === 'latent_sample') {
+    L.floatOutput('latent_sample', [s.batch, 4, 'latent_height', 'latent_width'], mean);
+  } else {
+    const logvar = L.conv(h, C, 4, 3, 'encoder.conv_out_logvar', { gain: 0.1 });
+    const params = L.g.op('Concat', [mean, logvar], { axis: 1 });
+    L.floatOutput('latent_parameters', [s.batch, 8, 'latent_height', 'latent_width'], params);
+  }
   return L.g;
 }

@@ -6,6 +6,7 @@ import {
   buildFixtureTextEncoder,
   buildFixtureUnet,
   buildFixtureVaeDecoder,
+  buildFixtureVaeEncoder,
   type FixtureShape,
 } from './fixture-graphs';
 
@@ -40,6 +41,14 @@ export interface FixtureOptions {
   readonly vaeChannels?: number;
   /** Seed of the random weights. @defaultValue 1 */
   readonly seed?: number;
+  /**
+   * A `vae_encoder` and its output: `latent_sample` (diffusers convert
+   * script) or `latent_parameters` = mean ‖ logvar (optimum); `'none'`
+   * writes none (a text-to-image-only export). @defaultValue `'none'`
+   */
+  readonly vaeEncoder?: 'none' | 'latent_sample' | 'latent_parameters';
+  /** A 9-channel inpainting U-Net. @defaultValue false */
+  readonly inpainting?: boolean;
 }
 
 /** A named fixture configuration for `describe.each`. */
@@ -105,6 +114,7 @@ function resolve(options: FixtureOptions, vocabSize: number): FixtureShape {
     vaeChannels: positiveInteger('vaeChannels', options.vaeChannels ?? 16),
     seed: options.seed ?? 1,
     vocabSize,
+    inpainting: options.inpainting ?? false,
   };
 }
 
@@ -125,7 +135,10 @@ export async function writeFixtureModel(dir: string, options: FixtureOptions = {
         : { externalData: options.externalData };
     await writeJson(path.join(out, 'model_index.json'), modelIndex());
     await writeJson(path.join(out, 'scheduler', 'scheduler_config.json'), sd15SchedulerConfig());
-    await writeJson(path.join(out, 'unet', 'config.json'), unetConfig(8, shape.hiddenSize));
+    await writeJson(
+      path.join(out, 'unet', 'config.json'),
+      unetConfig(8, shape.hiddenSize, shape.inpainting ? 9 : 4),
+    );
     await writeJson(path.join(out, 'vae_decoder', 'config.json'), vaeConfig(64, [shape.vaeChannels]));
     await writeJson(path.join(out, 'text_encoder', 'config.json'), {
       hidden_size: shape.hiddenSize,
@@ -134,6 +147,13 @@ export async function writeFixtureModel(dir: string, options: FixtureOptions = {
     await buildFixtureTextEncoder(shape).save(path.join(out, 'text_encoder', 'model.onnx'), external);
     await buildFixtureUnet(shape).save(path.join(out, 'unet', 'model.onnx'), external);
     await buildFixtureVaeDecoder(shape).save(path.join(out, 'vae_decoder', 'model.onnx'), external);
+    if (options.vaeEncoder !== undefined && options.vaeEncoder !== 'none') {
+      await writeJson(path.join(out, 'vae_encoder', 'config.json'), vaeConfig(64, [shape.vaeChannels]));
+      await buildFixtureVaeEncoder(shape, options.vaeEncoder).save(
+        path.join(out, 'vae_encoder', 'model.onnx'),
+        external,
+      );
+    }
     await writeJson(path.join(out, 'giraffe.json'), { format: 'giraffe-fixture', version: 1, options });
   });
 }

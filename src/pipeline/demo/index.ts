@@ -1,4 +1,11 @@
-export { writeDemoModel, ensureDemoModel, DEMO_MODEL_VERSION, DEMO_MARKER_FILE } from './demo-model';
+export {
+  writeDemoModel,
+  ensureDemoModel,
+  DEMO_MODEL_VERSION,
+  DEMO_MARKER_FILE,
+  DEMO_MODEL_IDS,
+  type DemoVariant,
+} from './demo-model';
 export {
   writeFixtureModel,
   fixtureVariants,

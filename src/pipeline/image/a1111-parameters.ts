@@ -16,6 +16,15 @@ export interface A1111Parameters {
   model?: string;
   /** Short model hash, written as `Model hash: ...`. */
   modelHash?: string;
+  /** Image requests: written as `Denoising strength: 0.75`, as AUTOMATIC1111 does. */
+  strength?: number;
+  /** Inpainting: written as `Mask blur: 4`. */
+  mask_blur?: number;
+  /** Image requests: written as AUTOMATIC1111 names the modes (`Resize mode: Crop and resize`). */
+  resize_mode?: string;
+  /** sha256 of the input image / mask, written as `Init image hash` / `Mask image hash` so the inputs can be found again. */
+  image_sha256?: string;
+  mask_image_sha256?: string;
 }
 
 /**
@@ -35,6 +44,11 @@ export interface ParsedA1111Parameters {
   height?: number;
   model?: string;
   modelHash?: string;
+  strength?: number;
+  mask_blur?: number;
+  resize_mode?: string;
+  image_sha256?: string;
+  mask_image_sha256?: string;
   /** Other `Key: value` pairs of the parameters line, unquoted. */
   extra: Record<string, string>;
 }
@@ -50,6 +64,16 @@ const SAMPLER_NAMES: Readonly<Record<string, string>> = {
 };
 const SCHEDULER_BY_SAMPLER: ReadonlyMap<string, string> = new Map(
   Object.entries(SAMPLER_NAMES).map(([ours, theirs]) => [theirs, ours]),
+);
+
+/** Our resize modes → AUTOMATIC1111's names for them. */
+const RESIZE_MODE_NAMES: Readonly<Record<string, string>> = {
+  stretch: 'Just resize',
+  crop: 'Crop and resize',
+  fit: 'Resize and fill',
+};
+const RESIZE_MODE_BY_NAME: ReadonlyMap<string, string> = new Map(
+  Object.entries(RESIZE_MODE_NAMES).map(([ours, theirs]) => [theirs, ours]),
 );
 
 const NEGATIVE_PREFIX = 'Negative prompt:';
@@ -73,6 +97,12 @@ export function formatA1111Parameters(p: A1111Parameters): string {
   params.push(['CFG scale', p.guidance_scale], ['Seed', p.seed], ['Size', `${p.width}x${p.height}`]);
   if (p.modelHash) params.push(['Model hash', p.modelHash]);
   if (p.model) params.push(['Model', p.model]);
+  if (p.strength !== undefined) params.push(['Denoising strength', p.strength]);
+  if (p.mask_blur !== undefined) params.push(['Mask blur', p.mask_blur]);
+  if (p.resize_mode !== undefined)
+    params.push(['Resize mode', RESIZE_MODE_NAMES[p.resize_mode] ?? p.resize_mode]);
+  if (p.image_sha256) params.push(['Init image hash', p.image_sha256]);
+  if (p.mask_image_sha256) params.push(['Mask image hash', p.mask_image_sha256]);
 
   const lines = [p.prompt];
   if (p.negative_prompt) lines.push(`${NEGATIVE_PREFIX} ${p.negative_prompt}`);
@@ -179,6 +209,21 @@ export function parseA1111Parameters(text: string): ParsedA1111Parameters {
         break;
       case 'Model hash':
         result.modelHash = value;
+        break;
+      case 'Denoising strength':
+        result.strength = toNumber(value);
+        break;
+      case 'Mask blur':
+        result.mask_blur = toNumber(value);
+        break;
+      case 'Resize mode':
+        result.resize_mode = RESIZE_MODE_BY_NAME.get(value) ?? value;
+        break;
+      case 'Init image hash':
+        result.image_sha256 = value;
+        break;
+      case 'Mask image hash':
+        result.mask_image_sha256 = value;
         break;
       default:
         result.extra[key] = value;

@@ -7,7 +7,20 @@ export {
   componentNames,
   type ComponentName,
 } from './model-directory';
-export { inspectModelContract, type ModelContract, type ContractInspection } from './model-contract';
+export {
+  inspectModelContract,
+  isInpaintingUnet,
+  type ModelContract,
+  type ContractInspection,
+  type VaeEncoderContract,
+} from './model-contract';
+export {
+  modelModes,
+  modelModesFromDirectory,
+  checkModelMode,
+  type ModelModes,
+  type ModeSupport,
+} from './model-modes';
 export {
   OnnxComponent,
   type SessionSettings,

@@ -12,6 +12,8 @@ export interface LoadedModel {
   readonly textEncoder: OnnxComponent;
   readonly unet: OnnxComponent;
   readonly vaeDecoder: OnnxComponent;
+  /** Present when the export has a `vae_encoder` (image-to-image, inpainting). */
+  readonly vaeEncoder?: OnnxComponent;
   /** The device the sessions run on (`cpu`, `cuda:0`, …). */
   readonly device: string;
   release(): Promise<void>;
@@ -45,7 +47,12 @@ export async function loadModel(modelDir: string, settings: SessionSettings = {}
       opened.push(await OnnxComponent.create(directory.onnxFiles[name], `${name}/model.onnx`, settings));
     }
     const [textEncoder, unet, vaeDecoder] = opened;
-    const contract = checkModelContract(textEncoder, unet, vaeDecoder);
+    let vaeEncoder: OnnxComponent | undefined;
+    if (directory.vaeEncoderFile !== undefined) {
+      vaeEncoder = await OnnxComponent.create(directory.vaeEncoderFile, 'vae_encoder/model.onnx', settings);
+      opened.push(vaeEncoder);
+    }
+    const contract = checkModelContract(textEncoder, unet, vaeDecoder, vaeEncoder);
     return {
       directory,
       contract,
@@ -53,6 +60,7 @@ export async function loadModel(modelDir: string, settings: SessionSettings = {}
       textEncoder,
       unet,
       vaeDecoder,
+      ...(vaeEncoder ? { vaeEncoder } : {}),
       device: settings.device ?? 'cpu',
       async release() {
         await Promise.all(opened.map((c) => c.release()));

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { GiraffeError } from '../../errors';
+import { convInputChannels } from './conv-input-channels';
 import type { OnnxComponent, TensorSignature } from './onnx-component';
 
 /** What the pipeline needs to know about a loaded export, read from its sessions' metadata. */
@@ -17,7 +18,13 @@ export interface ModelContract {
     readonly timestepRank: 0 | 1;
     /** Fixed length of the timestep vector when the export pins it (e.g. 1), else undefined. */
     readonly timestepLength?: number;
+    /** Channels of the latents (and of the U-Net's output). */
     readonly latentChannels: number;
+    /**
+     * Channels of the U-Net's `sample` input: `latentChannels`, or
+     * 2·latentChannels + 1 for an inpainting U-Net ([latents, mask, masked-image latents]).
+     */
+    readonly sampleChannels: number;
     readonly hiddenSize?: number;
     readonly maxBatch: number;
     /** Width of `timestep_cond` (LCM-distilled U-Nets carry the guidance scale there). */
@@ -30,6 +37,26 @@ export interface ModelContract {
     readonly output: string;
     readonly maxBatch: number;
   };
+  /** Absent when the export has no `vae_encoder`. */
+  readonly vaeEncoder?: VaeEncoderContract;
+}
+
+/**
+ * The two `vae_encoder` layouts: diffusers' convert script returns a sample
+ * of the latent distribution (`latent_sample`); optimum returns its
+ * parameters (`latent_parameters` = mean ‖ logvar on the channel axis), of
+ * which giraffe takes the mean (std ≈ 6e-6 for SD's VAE, below float noise).
+ */
+export interface VaeEncoderContract {
+  readonly input: string;
+  readonly output: string;
+  readonly layout: 'sample' | 'parameters';
+  readonly maxBatch: number;
+}
+
+/** True when the U-Net takes [latents, mask, masked-image latents]: a 9-channel inpainting U-Net for SD. */
+export function isInpaintingUnet(unet: ModelContract['unet']): boolean {
+  return unet.sampleChannels === 2 * unet.latentChannels + 1;
 }
 
 /** Collects contract problems, so a check can report every one of them at once. */
@@ -105,6 +132,7 @@ export function inspectModelContract(
   textEncoder: OnnxComponent,
   unet: OnnxComponent,
   vaeDecoder: OnnxComponent,
+  vaeEncoder?: OnnxComponent,
 ): ContractInspection {
   const p = new ContractProblems();
   const ids = p.requireInput(textEncoder, 'input_ids', 2, ['int32', 'int64']);
@@ -138,14 +166,29 @@ export function inspectModelContract(
 
   const latent = p.requireInput(vaeDecoder, 'latent_sample', 4, ['float32', 'float16']);
   const image = p.pickOutput(vaeDecoder, 'sample', 4);
-  const latentChannels = fixed(sample?.shape[1]) ?? 4;
   const vaeChannels = fixed(latent?.shape[1]);
+  // A symbolic channel dimension (the convert script's export) is read from conv_in's weight.
+  const sampleChannels =
+    fixed(sample?.shape[1]) ??
+    (sample ? convInputChannels(unet.file, sample.name) : undefined) ??
+    fixed(unetOut?.shape[1]) ??
+    vaeChannels ??
+    4;
+  // The output has the latents' channels; an inpainting U-Net's sample has 2·C + 1.
+  const latentChannels = fixed(unetOut?.shape[1]) ?? vaeChannels ?? sampleChannels;
+  if (sample && sampleChannels !== latentChannels && sampleChannels !== 2 * latentChannels + 1) {
+    p.add(
+      unet,
+      `sample has ${sampleChannels} channels: expected ${latentChannels} (the output's), or ${2 * latentChannels + 1} for an inpainting U-Net`,
+    );
+  }
   if (sample && vaeChannels && vaeChannels !== latentChannels) {
     p.add(
       vaeDecoder,
-      `latent_sample has ${vaeChannels} channels but the U-Net's sample has ${latentChannels}`,
+      `latent_sample has ${vaeChannels} channels but the U-Net's latents have ${latentChannels}`,
     );
   }
+  const encoder = vaeEncoder ? inspectVaeEncoder(p, vaeEncoder, latentChannels) : undefined;
   const imageChannels = fixed(image?.shape[1]);
   if (image && imageChannels && imageChannels !== 3)
     p.add(vaeDecoder, `output "${image.name}" has ${imageChannels} channels, expected 3 (RGB)`);
@@ -167,6 +210,7 @@ export function inspectModelContract(
         timestepRank: timestep.shape.length as 0 | 1,
         timestepLength: timestep.shape.length === 1 ? fixed(timestep.shape[0]) : undefined,
         latentChannels,
+        sampleChannels,
         hiddenSize: unetWidth ?? textWidth,
         maxBatch: Math.min(batchLimit(sample), batchLimit(ehs)),
         timestepCondDim: cond ? (fixed(cond.shape[cond.shape.length - 1]) ?? 256) : undefined,
@@ -174,13 +218,42 @@ export function inspectModelContract(
         precision: sample.type === 'float16' ? 'float16' : 'float32',
       },
       vaeDecoder: { input: latent.name, output: image.name, maxBatch: batchLimit(latent) },
+      ...(encoder ? { vaeEncoder: encoder } : {}),
     },
     problems: [],
   };
 }
 
 /**
- * Checks the three sessions against the Stable Diffusion ONNX contract
+ * `vae_encoder`: `sample` [B, 3, H, W] in, `latent_sample` (C channels,
+ * convert script) or `latent_parameters` (2·C channels, optimum) out.
+ */
+function inspectVaeEncoder(
+  p: ContractProblems,
+  encoder: OnnxComponent,
+  latentChannels: number,
+): VaeEncoderContract | undefined {
+  const input = p.requireInput(encoder, 'sample', 4, ['float32', 'float16']);
+  const params = encoder.outputs.find((s) => s.name === 'latent_parameters');
+  const output = p.pickOutput(encoder, params ? 'latent_parameters' : 'latent_sample', 4);
+  if (!input || !output) return undefined;
+  const layout = output.name === 'latent_parameters' ? 'parameters' : 'sample';
+  const channels = fixed(output.shape[1]);
+  const expected = layout === 'parameters' ? 2 * latentChannels : latentChannels;
+  if (channels !== undefined && channels !== expected) {
+    return p.add(
+      encoder,
+      `output "${output.name}" has ${channels} channels, expected ${expected} (${layout === 'parameters' ? 'mean ‖ logvar of ' : ''}${latentChannels} latent channels)`,
+    );
+  }
+  const inChannels = fixed(input.shape[1]);
+  if (inChannels !== undefined && inChannels !== 3)
+    return p.add(encoder, `input "sample" has ${inChannels} channels, expected 3 (RGB)`);
+  return { input: input.name, output: output.name, layout, maxBatch: batchLimit(input) };
+}
+
+/**
+ * Checks the sessions against the Stable Diffusion ONNX contract
  * (DESIGN.md) and derives what the pipeline must adapt to. Throws one
  * error naming the file and the (first) mismatch.
  */
@@ -188,8 +261,9 @@ export function checkModelContract(
   textEncoder: OnnxComponent,
   unet: OnnxComponent,
   vaeDecoder: OnnxComponent,
+  vaeEncoder?: OnnxComponent,
 ): ModelContract {
-  const { contract, problems } = inspectModelContract(textEncoder, unet, vaeDecoder);
+  const { contract, problems } = inspectModelContract(textEncoder, unet, vaeDecoder, vaeEncoder);
   if (!contract) throw problems[0];
   return contract;
 }

@@ -21,6 +21,8 @@ export interface ModelDirectory {
   readonly tokenizerDir: string;
   /** `.onnx` path per component. */
   readonly onnxFiles: Readonly<Record<ComponentName, string>>;
+  /** `vae_encoder/model.onnx` when the export has one (image-to-image and inpainting need it). */
+  readonly vaeEncoderFile?: string;
 }
 
 /** SD 1.x/2.x latent scaling; SDXL exports say 0.13025 in their config. */
@@ -95,6 +97,10 @@ export function inspectModelDirectory(modelDir: string): ModelDirectoryInspectio
     componentNames.map((name) => [name, problems.requireFile(path.join(name, 'model.onnx'))]),
   ) as Record<ComponentName, string>;
 
+  // Optional: without it the model does text-to-image only; an empty file is still a broken export.
+  const vaeEncoderFile = fs.existsSync(path.join(dir, 'vae_encoder', 'model.onnx'))
+    ? problems.requireFile(path.join('vae_encoder', 'model.onnx'))
+    : undefined;
   const vaeConfig =
     problems.readJson(path.join('vae_decoder', 'config.json'), false) ??
     problems.readJson(path.join('vae', 'config.json'), false);
@@ -122,6 +128,7 @@ export function inspectModelDirectory(modelDir: string): ModelDirectoryInspectio
     defaultImageSize,
     tokenizerDir: path.join(dir, 'tokenizer'),
     onnxFiles,
+    ...(vaeEncoderFile !== undefined ? { vaeEncoderFile } : {}),
   };
   return { directory, problems: [] };
 }

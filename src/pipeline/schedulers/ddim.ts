@@ -1,3 +1,4 @@
+import { addNoiseByAlpha } from './add-noise';
 import { clampInPlace, combine, predictEpsilon, predictX0 } from './alpha-prediction';
 import { noThresholding, rejectUnsupported, resolveConfig, type ResolvedConfig } from './config';
 import { f32 } from './numeric';
@@ -78,6 +79,9 @@ export class DdimScheduler implements Scheduler {
     return sample;
   }
 
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    return addNoiseByAlpha(this.#alphasCumprod, original, noise, timestep);
+  }
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): StepResult {
     const T = this.#config.num_train_timesteps;
     const steps = this.#numInferenceSteps;

@@ -1,3 +1,4 @@
+import { addNoiseBySigmaVp, sigmaForTimestep } from './add-noise';
 import { epsilonToX0, vToX0 } from './alpha-prediction';
 import { noThresholding, rejectUnsupported, resolveConfig, type ResolvedConfig } from './config';
 import { f32, interpAtIndex, roundHalfEven } from './numeric';
@@ -196,6 +197,9 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     return sample;
   }
 
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    return addNoiseBySigmaVp(original, noise, sigmaForTimestep(this.#timesteps, this.#sigmas, timestep));
+  }
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): StepResult {
     checkSameSize('dpmpp_2m', modelOutput, sample);
     // An unknown timestep means the last step, as in diffusers.

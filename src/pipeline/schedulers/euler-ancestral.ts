@@ -1,3 +1,4 @@
+import { addNoiseBySigma, sigmaForTimestep } from './add-noise';
 import { configError, resolveConfig, type ResolvedConfig } from './config';
 import { f32 } from './numeric';
 import {
@@ -116,6 +117,9 @@ export class EulerAncestralScheduler implements Scheduler {
     return scaleBySigma(sample, this.#sigmas[this.#counter.current(this.#timesteps, timestep)]);
   }
 
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    return addNoiseBySigma(original, noise, sigmaForTimestep(this.#timesteps, this.#sigmas, timestep));
+  }
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, options?: StepOptions): StepResult {
     checkSameSize('euler_a', modelOutput, sample);
     // diffusers draws noise even on the last step (σ_up = 0 there); requiring it keeps the caller's RNG in step.

@@ -1,3 +1,4 @@
+import { addNoiseBySigma, sigmaForTimestep } from './add-noise';
 import { rejectUnsupported, resolveConfig, type ResolvedConfig } from './config';
 import { f32 } from './numeric';
 import {
@@ -129,6 +130,9 @@ export class EulerDiscreteScheduler implements Scheduler {
     return scaleBySigma(sample, this.#sigmas[this.#counter.current(this.#timesteps, timestep)]);
   }
 
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    return addNoiseBySigma(original, noise, sigmaForTimestep(this.#timesteps, this.#sigmas, timestep));
+  }
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): StepResult {
     checkSameSize('euler', modelOutput, sample);
     const index = this.#counter.current(this.#timesteps, timestep);

@@ -1,3 +1,4 @@
+import { addNoiseByAlpha } from './add-noise';
 import { clampInPlace, combine, predictX0 } from './alpha-prediction';
 import { configError, noThresholding, rejectUnsupported, resolveConfig, type ResolvedConfig } from './config';
 import { f32, linspace } from './numeric';
@@ -95,6 +96,9 @@ export class LcmScheduler implements Scheduler {
     return sample;
   }
 
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    return addNoiseByAlpha(this.#alphasCumprod, original, noise, timestep);
+  }
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, options?: StepOptions): StepResult {
     checkSameSize('lcm', modelOutput, sample);
     const index = this.#counter.current(this.#timesteps, timestep);

@@ -1,3 +1,4 @@
+import { addNoiseByAlpha } from './add-noise';
 import { predictX0 } from './alpha-prediction';
 import { configError, resolveConfig, type ResolvedConfig } from './config';
 import { f32 } from './numeric';
@@ -217,6 +218,9 @@ export class PndmScheduler implements Scheduler {
     return sample;
   }
 
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
+    return addNoiseByAlpha(this.#alphasCumprod, original, noise, timestep);
+  }
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): StepResult {
     if (this.#numInferenceSteps === 0) throw notReady('pndm');
     if (this.#counter >= this.#timesteps.length) {

@@ -143,6 +143,13 @@ export interface Scheduler {
   readonly isStochastic: boolean;
   /** Scales the latents before the U-Net sees them; may return `sample` itself. */
   scaleModelInput(sample: Float32Array, timestep: number): Float32Array;
+  /**
+   * diffusers' `add_noise`: clean latents `original` noised with the
+   * standard-normal `noise` to the level of `timestep` (a value of
+   * {@link timesteps}), as image-to-image starts and 4-channel inpainting
+   * re-noises the kept region. A new array; the arguments are not modified.
+   */
+  addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array;
   /** Advances one step; never modifies its arguments. */
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, options?: StepOptions): StepResult;
   /** The per-run state now (copies), for a checkpoint. */

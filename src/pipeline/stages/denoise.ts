@@ -3,6 +3,7 @@ import type { LoadedModel } from '../model';
 import type { FeedValue } from '../model/onnx-component';
 import type { NumpyRandomState } from '../random';
 import type { Scheduler } from '../schedulers';
+import type { DenoiseHooks } from './denoise-hooks';
 import type { PromptEmbeddings } from './encode-prompt';
 
 /** What the pipeline reports after every denoising step. */
@@ -19,9 +20,9 @@ export interface StepProgress {
   readonly timestep: number;
   /** Every timestep the U-Net was called with for this step, in order (two for PNDM's first). */
   readonly unetTimesteps: readonly number[];
-  /** U-Net calls done so far, this step's included (what a checkpoint resumes after). */
+  /** U-Net calls of this run done so far, this step's included (what a checkpoint resumes after). */
   readonly unetCall: number;
-  /** U-Net calls in the whole schedule (`scheduler.timesteps.length`). */
+  /** U-Net calls this run makes (the schedule's, less those image-to-image skips). */
   readonly unetCalls: number;
   /** The latents after this step, [batch, channels, height/8, width/8]. */
   readonly latents: Float32Array;
@@ -48,12 +49,19 @@ export interface DenoiseInput {
   readonly timestepCond?: Float32Array;
   /** Draws the noise of stochastic schedulers; continues the seed's stream after the initial latents. */
   readonly rng: NumpyRandomState;
-  /** The step count the request asked for, which progress counts. @defaultValue one per U-Net call */
+  /**
+   * The step count the request asked for, which progress counts (at most one per U-Net call of
+   * this run). @defaultValue one per U-Net call
+   */
   readonly steps?: number;
-  /** U-Net calls already done (a run resumed from a checkpoint): the loop starts after them. @defaultValue 0 */
+  /** U-Net calls of this run already done (resumed from a checkpoint): the loop starts after them (after `firstStep`). @defaultValue 0 */
   readonly startStep?: number;
   readonly onStep?: (progress: StepProgress) => void;
   readonly signal?: CancelSignal;
+  /** Index in `scheduler.timesteps` of the first step (image-to-image starts part-way). @defaultValue 0 */
+  readonly firstStep?: number;
+  /** What the generation mode changes in the loop (image-to-image, inpainting). */
+  readonly hooks?: DenoiseHooks;
 }
 
 /**
@@ -123,6 +131,8 @@ async function predictNoise(
   const c = model.contract.unet;
   const [, channels, h, w] = input.shape;
   const perSample = channels * h * w;
+  const inChannels = input.hooks?.sampleChannels ?? channels;
+  const perInput = inChannels * h * w;
   const perText = embeddings.tokens * embeddings.width;
   const condDim = c.timestepCondDim ?? 0;
   const chunk = Math.min(batch, c.maxBatch);
@@ -132,8 +142,8 @@ async function predictNoise(
     const tsLength = c.timestepLength ?? n;
     const feeds: Record<string, FeedValue> = {
       sample: {
-        data: sample.subarray(start * perSample, (start + n) * perSample),
-        dims: [n, channels, h, w],
+        data: sample.subarray(start * perInput, (start + n) * perInput),
+        dims: [n, inChannels, h, w],
       },
       timestep: {
         data: new Float32Array(c.timestepRank === 0 ? 1 : tsLength).fill(timestep),
@@ -165,50 +175,53 @@ async function predictNoise(
  * scheduler step, report progress, and stop between steps when canceled.
  */
 export async function denoise(input: DenoiseInput): Promise<Float32Array> {
-  const { scheduler, classifierFree, onStep, signal } = input;
+  const { scheduler, classifierFree, onStep, signal, hooks } = input;
   const count = input.latents.length;
   const timesteps = scheduler.timesteps;
+  const first = input.firstStep ?? 0;
   const guidance = Math.fround(input.guidanceScale);
   const batch = classifierFree ? input.shape[0] * 2 : input.shape[0];
-  // The guided batch (the scaled latents twice), one buffer for every step:
+  const inputCount = (count / input.shape[1]) * (hooks?.sampleChannels ?? input.shape[1]);
+  // The guided batch (the U-Net's sample twice), one buffer for every step:
   // onnxruntime reads it only during the awaited call.
-  const doubled = classifierFree ? new Float32Array(count * 2) : null;
-  const steps = input.steps ?? timesteps.length;
+  const doubled = classifierFree ? new Float32Array(inputCount * 2) : null;
+  const calls = timesteps.length - first;
+  const steps = Math.min(input.steps ?? calls, calls);
   let unetTimesteps: number[] = [];
   let latents = input.latents;
-  for (let i = input.startStep ?? 0; i < timesteps.length; i++) {
+  for (let i = first + (input.startStep ?? 0); i < timesteps.length; i++) {
     throwIfCanceled(signal);
     const t = timesteps[i];
     const scaled = scheduler.scaleModelInput(latents, t);
-    let modelInput = scaled;
+    let modelInput = hooks?.modelInput ? hooks.modelInput(scaled) : scaled;
     if (doubled !== null) {
-      doubled.set(scaled, 0);
-      doubled.set(scaled, count);
+      doubled.set(modelInput, 0);
+      doubled.set(modelInput, inputCount);
       modelInput = doubled;
     }
     const prediction = await predictNoise(input, modelInput, batch, t);
     let noise: Float32Array;
     if (doubled !== null) {
-      noise = guide(prediction, count, guidance, i + 1);
+      noise = guide(prediction, count, guidance, i + 1 - first);
     } else {
-      checkFinite(prediction, unetOutput(i + 1));
+      checkFinite(prediction, unetOutput(i + 1 - first));
       noise = prediction;
     }
     const stepNoise = scheduler.isStochastic ? input.rng.randnFloat32(count) : undefined;
     const result = scheduler.step(noise, t, latents, stepNoise ? { noise: stepNoise } : undefined);
-    latents = result.prevSample;
+    latents = hooks?.afterStep ? hooks.afterStep(result.prevSample, i) : result.prevSample;
     unetTimesteps.push(t);
-    const step = stepOfCall(i, timesteps.length, steps);
+    const step = stepOfCall(i - first, calls, steps);
     const last = i === timesteps.length - 1;
     // One report per requested step: a call that does not finish its step stays quiet.
-    if (!last && stepOfCall(i + 1, timesteps.length, steps) === step) continue;
+    if (!last && stepOfCall(i + 1 - first, calls, steps) === step) continue;
     onStep?.({
       step,
       steps,
       timestep: t,
       unetTimesteps,
-      unetCall: i + 1,
-      unetCalls: timesteps.length,
+      unetCall: i + 1 - first,
+      unetCalls: calls,
       latents,
       predictedOriginal: result.predOriginalSample,
       shape: input.shape,

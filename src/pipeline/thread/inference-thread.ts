@@ -54,7 +54,7 @@ async function main(): Promise<void> {
       });
       return;
     }
-    const { job, request, wantSteps, resumeFrom, checkpointIntervalMs } = msg;
+    const { job, request, images, wantSteps, resumeFrom, checkpointIntervalMs } = msg;
     const runJob = async (deviceIdle: () => void): Promise<void> => {
       const signal = {
         get aborted() {
@@ -62,46 +62,49 @@ async function main(): Promise<void> {
         },
       };
       try {
-        const result = await pipeline.generate(request, {
-          signal,
-          onStep: wantSteps
-            ? (p) => {
-                // Copies: the pipeline keeps using its arrays; the copies move without another copy.
-                const latents = p.latents.slice();
-                const predictedOriginal = p.predictedOriginal.slice();
-                send(
-                  {
-                    type: 'step',
-                    job,
-                    step: p.step,
-                    steps: p.steps,
-                    timestep: p.timestep,
-                    unetTimesteps: p.unetTimesteps,
-                    unetCall: p.unetCall,
-                    unetCalls: p.unetCalls,
-                    latents,
-                    predictedOriginal,
-                    shape: p.shape,
+        const result = await pipeline.generate(
+          { ...request, ...images },
+          {
+            signal,
+            onStep: wantSteps
+              ? (p) => {
+                  // Copies: the pipeline keeps using its arrays; the copies move without another copy.
+                  const latents = p.latents.slice();
+                  const predictedOriginal = p.predictedOriginal.slice();
+                  send(
+                    {
+                      type: 'step',
+                      job,
+                      step: p.step,
+                      steps: p.steps,
+                      timestep: p.timestep,
+                      unetTimesteps: p.unetTimesteps,
+                      unetCall: p.unetCall,
+                      unetCalls: p.unetCalls,
+                      latents,
+                      predictedOriginal,
+                      shape: p.shape,
+                    },
+                    [latents.buffer, predictedOriginal.buffer],
+                  );
+                }
+              : undefined,
+            resumeFrom,
+            checkpoint:
+              checkpointIntervalMs === undefined
+                ? undefined
+                : {
+                    intervalMs: checkpointIntervalMs,
+                    // The checkpoint's arrays are copies of its own: they move without another copy.
+                    save: (checkpoint) =>
+                      send({ type: 'checkpoint', job, checkpoint }, checkpointBuffers(checkpoint)),
                   },
-                  [latents.buffer, predictedOriginal.buffer],
-                );
-              }
-            : undefined,
-          resumeFrom,
-          checkpoint:
-            checkpointIntervalMs === undefined
-              ? undefined
-              : {
-                  intervalMs: checkpointIntervalMs,
-                  // The checkpoint's arrays are copies of its own: they move without another copy.
-                  save: (checkpoint) =>
-                    send({ type: 'checkpoint', job, checkpoint }, checkpointBuffers(checkpoint)),
-                },
-          onDeviceIdle: () => {
-            send({ type: 'device-idle', job });
-            deviceIdle();
+            onDeviceIdle: () => {
+              send({ type: 'device-idle', job });
+              deviceIdle();
+            },
           },
-        });
+        );
         send({ type: 'done', job, result }, ownedBuffers(result.images));
       } catch (err) {
         send({ type: 'failed', job, error: serialize(err) });

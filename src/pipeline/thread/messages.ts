@@ -1,6 +1,6 @@
 import type { SerializedGiraffeError } from '../../errors';
 import type { GenerateResult, ModelInfo, PipelineOptions } from '../stable-diffusion-pipeline';
-import type { ResolvedRequest } from '../generate-request';
+import type { RequestImages, ResolvedRequest } from '../generate-request';
 import type { DenoiseCheckpoint } from '../checkpoint';
 
 /** Data the inference thread starts with. */
@@ -16,6 +16,8 @@ export type ToThread =
       readonly type: 'generate';
       readonly job: number;
       readonly request: ResolvedRequest;
+      /** The input images' bytes, apart from the request (which only names their sha256). */
+      readonly images: RequestImages;
       readonly wantSteps: boolean;
       readonly resumeFrom?: DenoiseCheckpoint;
       /** Checkpoints wanted this often (the main thread's `checkpoint.save` receives them). */

@@ -1,7 +1,14 @@
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { GiraffeError } from '../../errors';
-import { resolveRequest, type GenerateRequest, type ResolvedRequest } from '../generate-request';
+import { checkModelMode } from '../model/model-modes';
+import {
+  generationMode,
+  resolveRequestWithImages,
+  type RequestImages,
+  type GenerateRequest,
+  type ResolvedRequest,
+} from '../generate-request';
 import type {
   GenerateOptions,
   GenerateResult,
@@ -14,6 +21,7 @@ import { startThread } from './start-thread';
 interface PendingJob {
   readonly job: number;
   readonly request: ResolvedRequest;
+  readonly images: RequestImages;
   readonly options: GenerateOptions;
   readonly resolve: (result: GenerateResult) => void;
   readonly reject: (err: Error) => void;
@@ -112,18 +120,25 @@ export class ThreadedPipeline {
 
   /** Validates a request against this model and fills in its defaults (seed included). */
   resolve(request: GenerateRequest): ResolvedRequest {
-    return resolveRequest(request, {
+    return this.#resolve(request).request;
+  }
+
+  #resolve(request: unknown): { request: ResolvedRequest; images: RequestImages } {
+    const resolved = resolveRequestWithImages(request, {
       size: this.info.defaults.width,
       scheduler: this.info.defaults.scheduler,
     });
+    checkModelMode(this.info.modes, generationMode(resolved.request), this.info.id);
+    return resolved;
   }
 
   generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
     if (this.#closed || this.#closing)
       return Promise.reject(new GiraffeError('GIRAFFE_ERR_PIPELINE_CLOSED', 'the pipeline is closed'));
     let resolved: ResolvedRequest;
+    let images: RequestImages;
     try {
-      resolved = this.resolve(request);
+      ({ request: resolved, images } = this.#resolve(request));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -134,7 +149,7 @@ export class ThreadedPipeline {
     return new Promise<GenerateResult>((resolve, reject) => {
       const job = this.#nextJob++;
       const onAbort = (): void => this.#abort(job);
-      const pending: PendingJob = { job, request: resolved, options, resolve, reject, onAbort };
+      const pending: PendingJob = { job, request: resolved, images, options, resolve, reject, onAbort };
       if (options.signal && 'addEventListener' in options.signal) {
         (options.signal as AbortSignal).addEventListener('abort', onAbort, { once: true });
       }
@@ -162,6 +177,7 @@ export class ThreadedPipeline {
       type: 'generate',
       job: next.job,
       request: next.request,
+      images: next.images,
       wantSteps: next.options.onStep !== undefined,
       resumeFrom: next.options.resumeFrom,
       checkpointIntervalMs: next.options.checkpoint?.intervalMs,

@@ -47,6 +47,8 @@ describe('writeDemoModel', () => {
         'unet/model.onnx',
         'vae_decoder/config.json',
         'vae_decoder/model.onnx',
+        'vae_encoder/config.json',
+        'vae_encoder/model.onnx',
       ].map((p) => p.split('/').join(path.sep)),
     );
     expect(readJson(dir, 'scheduler', 'scheduler_config.json')).toMatchObject({

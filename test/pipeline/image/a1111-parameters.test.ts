@@ -90,7 +90,8 @@ describe('parseA1111Parameters', () => {
       height: 768,
       model: 'v1-5-pruned-emaonly',
       modelHash: '6ce0161689',
-      extra: { 'Denoising strength': '0.5', Version: 'v1.6.0' },
+      strength: 0.5,
+      extra: { Version: 'v1.6.0' },
     });
   });
 
