@@ -43,15 +43,15 @@ it.each(schedulerNames)('%s at the quick-start settings gives a smooth picture',
     width: 256,
     height: 256,
   });
-  // A smooth gradient measures about 0.2 here; the grainy pictures measured 4–15.
-  expect(await grain(images[0])).toBeLessThan(1);
+  // A smooth picture measures 0.2–1 here (the seed's soft shading); the grainy ones measured 4–15.
+  expect(await grain(images[0])).toBeLessThan(1.5);
 });
 
 it('the default scheduler’s pictures differ visibly from prompt to prompt', async () => {
   const colours: number[][] = [];
   for (const prompt of ['a giraffe eating a building', 'a red fox in the snow', 'a lighthouse at night']) {
     const { images } = await pipeline.generate({ prompt, seed: 7, width: 256, height: 256 });
-    expect(await grain(images[0])).toBeLessThan(1);
+    expect(await grain(images[0])).toBeLessThan(1.5);
     colours.push(await meanColour(images[0]));
   }
   for (let i = 0; i < colours.length; i++) {
