@@ -35,6 +35,7 @@ export default tseslint.config(
       globals: {
         Blob: 'readonly',
         DataView: 'readonly',
+        FileReader: 'readonly',
         Option: 'readonly',
         URL: 'readonly',
         WebSocket: 'readonly',

@@ -97,6 +97,17 @@ export const configSchema = z.object({
   /** Waiting jobs per model beyond which new jobs are refused with 503. @defaultValue `1000` */
   MAX_QUEUE_DEPTH: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   /**
+   * Largest input image file (`image`, `mask_image` of an edit) the API
+   * accepts, in bytes; a JSON body may hold two of them in base64.
+   * @defaultValue `20971520` (20 MiB)
+   */
+  MAX_INPUT_IMAGE_BYTES: z.coerce.number().int().min(1024).max(268_435_456).default(20_971_520),
+  /**
+   * Most pixels an input image's header may declare; larger ones are refused
+   * before they are decoded (decompression bombs). @defaultValue `16777216` (4096×4096)
+   */
+  MAX_INPUT_IMAGE_PIXELS: z.coerce.number().int().min(4096).max(268_435_456).default(16_777_216),
+  /**
    * Embedded mode: memory the loaded models may take together, in MiB,
    * estimated from the size of their files. Models load on first use; to
    * load another, the least recently used idle one is unloaded. `0`: half of

@@ -3,7 +3,7 @@ import type { Config } from './config';
 
 /**
  * Paths pino blanks in every log line: API keys and stream tokens must never
- * reach a log, whichever object carries them.
+ * reach a log, whichever object carries them, nor the bytes of input images.
  */
 export const redactedPaths = [
   'req.headers.authorization',
@@ -18,6 +18,14 @@ export const redactedPaths = [
   'stream_token',
   '*.token',
   '*.stream_token',
+  // Input images of edits (base64 in JSON bodies, Buffers from forms): never in a log line.
+  'image',
+  'mask_image',
+  'mask',
+  '*.image',
+  '*.mask_image',
+  '*.mask',
+  '*.b64_json',
 ];
 
 /** Query parameters that carry secrets; their values are blanked in logged URLs. */

@@ -8,6 +8,7 @@ import {
   type ModelInfo,
 } from '../pipeline/contract';
 import type { WorkerRegistry } from '../queue';
+import { generationModes, readModelModes, type GenerationMode, type ModelModes } from './model-modes';
 
 /** What the API knows about a model before any job runs on it. */
 export interface CatalogModel {
@@ -24,6 +25,8 @@ export interface CatalogModel {
   readonly schedulerConfig?: Readonly<Record<string, unknown>>;
   readonly precision?: string;
   readonly device?: readonly string[];
+  /** What it can do (text-to-image, image-to-image, inpainting), when its directory or a worker says. */
+  readonly modes?: ModelModes;
 }
 
 const fallbackDefaults: ModelDefaults = {
@@ -42,6 +45,7 @@ const fallbackDefaults: ModelDefaults = {
  */
 export class ModelCatalog {
   #diskCache = new Map<string, CatalogModel | null>();
+  #modesCache = new Map<string, Promise<ModelModes | undefined>>();
 
   constructor(
     private readonly registry: WorkerRegistry,
@@ -86,6 +90,7 @@ export class ModelCatalog {
             info?.schedulerConfig ?? prev?.schedulerConfig ?? this.#fromDisk(id)?.schedulerConfig,
           precision: info?.precision ?? prev?.precision,
           device: [...new Set([...(prev?.device ?? []), w.device])],
+          modes: prev?.modes ?? modesFromWorker(info),
         });
       }
     }
@@ -95,7 +100,21 @@ export class ModelCatalog {
         if (m) byId.set(id, m);
       }
     }
-    return [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+    const models = await Promise.all(
+      [...byId.values()].map(async (m) => ({ ...m, modes: (await this.#modes(m.id)) ?? m.modes })),
+    );
+    return models.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** Modes read from the model's directory (once per model), when the API can see it. */
+  #modes(id: string): Promise<ModelModes | undefined> {
+    let modes = this.#modesCache.get(id);
+    if (!modes) {
+      const dir = this.extraDirs[id] ?? path.join(this.modelsDir, id);
+      modes = fs.existsSync(path.join(dir, 'unet')) ? readModelModes(dir) : Promise.resolve(undefined);
+      this.#modesCache.set(id, modes);
+    }
+    return modes;
   }
 
   async get(id: string): Promise<CatalogModel | undefined> {
@@ -134,4 +153,22 @@ export class ModelCatalog {
     }
     return this.#diskCache.get(id) ?? undefined;
   }
+}
+
+/** Modes from what a worker reported about a model it loaded (the pipeline's `ModelInfo.modes`). */
+function modesFromWorker(info: ModelInfo | undefined): ModelModes | undefined {
+  const reported = (info as { readonly modes?: Partial<Record<GenerationMode, ModeSupport>> } | undefined)
+    ?.modes;
+  if (!reported) return undefined;
+  const unsupported: Partial<Record<GenerationMode, string>> = {};
+  for (const mode of generationModes) {
+    const support = reported[mode];
+    if (support && !support.supported) unsupported[mode] = support.reason ?? 'not supported by this model';
+  }
+  return { modes: generationModes.filter((m) => !(m in unsupported)), unsupported };
+}
+
+interface ModeSupport {
+  readonly supported: boolean;
+  readonly reason?: string;
 }

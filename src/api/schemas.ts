@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { errorCatalogue, type ErrorCode } from '../errors';
-import { jobRequestSchema, jobStatuses } from '../jobs';
+import { jobStatuses } from '../jobs';
+import { editRequestFields, jobRequestObject } from '../jobs/job-request';
 
 /*
  * Response schemas: what the routes send, validated and serialised by the
@@ -93,30 +94,37 @@ const count = z.number().int().min(0);
  * The request a job runs with: the submitted request with every default
  * filled in and the seed fixed (the API's request schema, every field required).
  */
-const resolvedRequestSchema = jobRequestSchema
+const inputImageRefSchema = z.looseObject({
+  sha256: z.string(),
+  bytes: count,
+  width: count,
+  height: count,
+  content_type: z.string(),
+});
+
+const resolvedRequestSchema = jobRequestObject
   .omit({
     model: true,
     webhook_url: true,
     webhook_events: true,
-    // A resolved request never carries image bytes; the edit fields appear only on image requests.
     image: true,
     mask_image: true,
     strength: true,
     mask_blur: true,
     resize_mode: true,
-    image_sha256: true,
-    mask_image_sha256: true,
   })
   .required()
-  .extend(
-    jobRequestSchema.pick({
-      strength: true,
-      mask_blur: true,
-      resize_mode: true,
-      image_sha256: true,
-      mask_image_sha256: true,
-    }).shape,
-  )
+  .extend({
+    image: inputImageRefSchema
+      .optional()
+      .describe('The input image: its hash, size and dimensions (never the bytes).'),
+    mask_image: inputImageRefSchema.optional().describe('The mask: its hash, size and dimensions.'),
+    strength: editRequestFields.strength,
+    mask_blur: z.number().int().min(0).optional(),
+    resize_mode: editRequestFields.resize_mode,
+    image_sha256: z.string().optional().describe('SHA-256 of the input image (hex).'),
+    mask_image_sha256: z.string().optional().describe('SHA-256 of the mask (hex).'),
+  })
   .loose()
   .meta({
     id: 'ResolvedRequest',
@@ -251,6 +259,15 @@ export const modelListSchema = z.looseObject({
         schedulers: z.array(z.string()),
         precision: z.string().optional().describe('`float32` or `float16`, once a worker has loaded it.'),
         device: z.array(z.string()).optional().describe('Execution devices of the workers serving it.'),
+        modes: z
+          .array(z.enum(['text-to-image', 'image-to-image', 'inpainting']))
+          .optional()
+          .describe('What the model can do; absent when neither its directory nor a worker says.'),
+        modes_unsupported: z
+          .record(z.string(), z.string())
+          .optional()
+          .describe('Each mode the model cannot do, with the reason (e.g. no `vae_encoder`).'),
+        unet_in_channels: count.optional().describe('4 for ordinary models, 9 for inpainting models.'),
       })
       .meta({ id: 'Model' }),
   ),

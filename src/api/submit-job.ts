@@ -1,10 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GiraffeError } from '../errors';
-import type { JobRecord } from '../jobs';
+import type { InputImageName, JobRecord, ResolvedJobRequest } from '../jobs';
 import type { EnqueuedJob } from '../queue';
 import type { WebhookSubscription } from '../jobs/job-request';
+// The request contract alone: an API process never loads onnxruntime (DESIGN.md).
 import { checkSchedulerRequest, resolveRequest, type GenerateRequest } from '../pipeline/contract';
 import { idempotent } from './idempotency';
+import { acceptEdit, resolveEdit, type EditInput } from './edit-request';
+import { assertModeSupported, requestMode } from './model-modes';
 import { servedModel } from './served-model';
 
 /**
@@ -22,6 +26,7 @@ export async function submitJob(
   generation: GenerateRequest,
   idempotencyBody: unknown,
   webhook?: WebhookSubscription,
+  edit: EditInput = {},
 ): Promise<{ job: JobRecord; position: number | undefined; replayed: boolean }> {
   const { driver, catalog, config, idempotency } = app.giraffe;
   if (webhook && !config.WEBHOOK_SECRET) {
@@ -33,31 +38,62 @@ export async function submitJob(
       },
     );
   }
+  // A name the deployment does not know is refused before any image is decoded; whether a worker
+  // serves it is checked for new jobs only, below (a replay returns the job it made).
+  const catalogued = await catalog.get(modelId);
+  if (!catalogued) await servedModel(catalog, modelId);
+  assertModeSupported(modelId, catalogued?.modes, requestMode(edit));
+  // Decoded and checked before anything is claimed or queued: a bad image loses nothing.
+  const accepted = await acceptEdit(edit, {
+    maxBytes: config.MAX_INPUT_IMAGE_BYTES,
+    maxPixels: config.MAX_INPUT_IMAGE_PIXELS,
+  });
   const key = request.headers['idempotency-key'];
   let created: EnqueuedJob | undefined;
   const { jobId, replayed } = await idempotent(
     idempotency,
     request.owner ?? '_',
     typeof key === 'string' ? key : undefined,
-    idempotencyBody,
+    // Images count by their hash: the fingerprint never hashes megabytes of base64 twice.
+    accepted.fingerprintBody(idempotencyBody),
     config.RETENTION_SECONDS * 1000,
     async () => {
       // Checked for new jobs only: a replay returns the job it made even once its model is unserved.
       const model = await servedModel(catalog, modelId);
-      const resolved = resolveRequest(generation, {
-        size: model.defaults.width,
-        scheduler: model.defaults.scheduler,
-      });
+      const text = resolveRequest(
+        { ...generation, ...accepted.size(generation.width ?? undefined, generation.height ?? undefined) },
+        { size: model.defaults.width, scheduler: model.defaults.scheduler },
+      );
+      const resolved: ResolvedJobRequest = { ...text, ...resolveEdit(accepted, edit) };
       // Each scheduler's own limits (karras, step counts), refused now rather than by the worker later.
       if (model.schedulerConfig) checkSchedulerRequest(resolved.scheduler, model.schedulerConfig, resolved);
-      const job = await driver.queue.enqueue({
-        model: modelId,
-        request: resolved,
-        owner: request.owner,
-        request_id: request.id,
-        webhook,
-        maxDepth: config.MAX_QUEUE_DEPTH,
-      });
+      const id = randomUUID();
+      // Stored once, beside the job's results (same retention, deleted with them), before the job is
+      // visible to a worker; the record keeps only their hash, size and dimensions.
+      const stored = Object.entries(accepted.images) as [
+        InputImageName,
+        { data: Buffer; ref: { content_type: string } },
+      ][];
+      let job: EnqueuedJob;
+      try {
+        await Promise.all(
+          stored.map(([name, img]) =>
+            driver.results.putInput(id, name, { data: img.data, content_type: img.ref.content_type }),
+          ),
+        );
+        job = await driver.queue.enqueue({
+          id,
+          model: modelId,
+          request: resolved,
+          owner: request.owner,
+          request_id: request.id,
+          webhook,
+          maxDepth: config.MAX_QUEUE_DEPTH,
+        });
+      } catch (err) {
+        if (stored.length > 0) await driver.results.delete(id).catch(() => undefined);
+        throw err;
+      }
       request.log.info({ job_id: job.id, model: modelId }, 'job queued');
       created = job;
       return job.id;

@@ -9,6 +9,8 @@ import { ensureDemoModel } from '../pipeline/demo';
  */
 export const builtInModels: Readonly<Record<string, (dataDir: string) => Promise<string>>> = {
   demo: ensureDemoModel,
+  // The demo's 9-channel inpainting twin: inpainting works on a fresh start.
+  'demo-inpaint': (dataDir) => ensureDemoModel(dataDir, { variant: 'inpaint' }),
 };
 
 export function isBuiltInModel(id: string): boolean {

@@ -24,6 +24,11 @@ Options:
   --negative TEXT     negative prompt
   --num-images N      images from one seed (default 1)
   --format FMT        png | jpeg | webp (default: from --out's extension, else png)
+  --image FILE        image-to-image: start from this picture (PNG, JPEG or WebP)
+  --mask FILE         inpainting (with --image): white = repaint, black = keep
+  --strength X        0 < X ≤ 1, how much of the image is repainted (default 0.8, 1 with --mask)
+  --mask-blur N       blur the mask's edge by N pixels (0 … 64, default 0)
+  --resize MODE       crop | fit | stretch: how the image meets --width/--height (default crop)
   --device DEV        cpu | cuda:N (default cpu)
   --server URL        run it on a giraffe service instead (e.g. http://localhost:8080),
                       following its progress stream; --model is then a model id
@@ -48,6 +53,19 @@ function formatFromPath(file: string | undefined): 'png' | 'jpeg' | 'webp' | und
   return undefined;
 }
 
+/** The bytes of an input image file; a missing file is a usage error naming the flag. */
+async function readInput(file: string, flag: string): Promise<Buffer> {
+  try {
+    return await fs.readFile(file);
+  } catch (err) {
+    throw new GiraffeError(
+      'GIRAFFE_ERR_REQUEST_INVALID',
+      `${flag}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      { field: flag },
+    );
+  }
+}
+
 /** `giraffe generate`: one generation on this machine, with a progress bar. */
 export async function generateCommand(argv: string[], config: Config): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -66,6 +84,11 @@ export async function generateCommand(argv: string[], config: Config): Promise<n
       negative: { type: 'string' },
       'num-images': { type: 'string' },
       format: { type: 'string' },
+      image: { type: 'string' },
+      mask: { type: 'string' },
+      strength: { type: 'string' },
+      'mask-blur': { type: 'string' },
+      resize: { type: 'string' },
       device: { type: 'string' },
       server: { type: 'string' },
       'api-key': { type: 'string' },
@@ -94,6 +117,18 @@ export async function generateCommand(argv: string[], config: Config): Promise<n
     height: num(values.height, '--height'),
     num_images: num(values['num-images'], '--num-images'),
     output_format: format as GenerateRequest['output_format'],
+    strength: num(values.strength, '--strength'),
+    mask_blur: num(values['mask-blur'], '--mask-blur'),
+    resize_mode: values.resize as GenerateRequest['resize_mode'],
+  };
+  if (values.mask !== undefined && values.image === undefined) {
+    throw new GiraffeError('GIRAFFE_ERR_REQUEST_INVALID', '--mask: needs --image (the picture it masks)', {
+      field: '--mask',
+    });
+  }
+  const images = {
+    ...(values.image !== undefined ? { image: await readInput(values.image, '--image') } : {}),
+    ...(values.mask !== undefined ? { mask_image: await readInput(values.mask, '--mask') } : {}),
   };
   for (const key of Object.keys(request) as (keyof GenerateRequest)[])
     if (request[key] === undefined) delete request[key];
@@ -102,7 +137,8 @@ export async function generateCommand(argv: string[], config: Config): Promise<n
     return remoteGenerate({
       server: values.server,
       apiKey: values['api-key'],
-      body: { ...request, ...(values.model ? { model: values.model } : {}) },
+      // Images go up as multipart file parts (the client switches when a field holds bytes).
+      body: { ...request, ...images, ...(values.model ? { model: values.model } : {}) },
       out: values.out,
     });
   }
@@ -113,17 +149,21 @@ export async function generateCommand(argv: string[], config: Config): Promise<n
     intraOpThreads: config.ORT_INTRA_OP_THREADS,
   });
   try {
-    const resolved = pipeline.resolve(request);
+    const resolved = pipeline.resolve({ ...request, ...images });
     const bar = new StepProgressBar();
     const interrupt = new AbortController();
     const onSigint = (): void => interrupt.abort();
     process.once('SIGINT', onSigint);
     let result;
     try {
-      result = await pipeline.generate(resolved, {
-        signal: interrupt.signal,
-        onStep: ({ step, steps }) => bar.update(step, steps),
-      });
+      // The resolved request names the images by sha256; the bytes travel beside it.
+      result = await pipeline.generate(
+        { ...resolved, ...images },
+        {
+          signal: interrupt.signal,
+          onStep: ({ step, steps }) => bar.update(step, steps),
+        },
+      );
     } finally {
       process.off('SIGINT', onSigint);
       bar.stop();

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs/promises';
-import type { JobRequest } from '../jobs/job-request';
+import type { GenerateBody } from '../client/giraffe-client';
 import * as path from 'node:path';
 import { GiraffeClient, watchJob } from '../client';
 import { outputPaths } from './output-paths';
@@ -10,7 +10,7 @@ export interface RemoteGenerateOptions {
   readonly server: string;
   readonly apiKey?: string;
   /** The request body of `POST /v1/generate`. */
-  readonly body: JobRequest;
+  readonly body: GenerateBody;
   readonly out?: string;
 }
 

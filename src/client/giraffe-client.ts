@@ -1,4 +1,10 @@
 import type { JobRequest } from '../jobs/job-request';
+
+/** The body of `POST /v1/generate`: a job request, whose images may also be given as bytes. */
+export type GenerateBody = Omit<JobRequest, 'image' | 'mask_image'> & {
+  readonly image?: string | Uint8Array;
+  readonly mask_image?: string | Uint8Array;
+};
 /**
  * A small client of giraffe's HTTP API (Node 20's fetch). The job stream
  * lives in {@link watchJob}; this is the request/response half.
@@ -61,11 +67,28 @@ export class GiraffeClient {
     this.#apiKey = options.apiKey;
   }
 
-  /** `POST /v1/generate`: the queued job (202), with its stream token. */
-  generate(body: JobRequest, options: { idempotencyKey?: string } = {}): Promise<Job> {
-    return this.#json('POST', '/v1/generate', body, {
-      ...(options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}),
-    });
+  /**
+   * `POST /v1/generate`: the queued job (202), with its stream token. A body
+   * with bytes in it (`image`, `mask_image` as Buffers) goes as
+   * `multipart/form-data`, the bytes as file parts, so nothing is base64-encoded.
+   */
+  async generate(body: GenerateBody, options: { idempotencyKey?: string } = {}): Promise<Job> {
+    const headers: Record<string, string> = options.idempotencyKey
+      ? { 'idempotency-key': options.idempotencyKey }
+      : {};
+    if (!Object.values(body).some((v) => v instanceof Uint8Array)) {
+      return this.#json('POST', '/v1/generate', body, headers);
+    }
+    const form = new FormData();
+    for (const [name, value] of Object.entries(body)) {
+      if (value === undefined || value === null) continue;
+      if (value instanceof Uint8Array) form.append(name, new Blob([new Uint8Array(value)]), name);
+      else if (Array.isArray(value)) for (const item of value) form.append(name, String(item));
+      else form.append(name, typeof value === 'string' ? value : JSON.stringify(value));
+    }
+    const response = await this.fetch('/v1/generate', { method: 'POST', headers, body: form });
+    if (!response.ok) throw await apiError(response);
+    return (await response.json()) as Job;
   }
 
   getJob(id: string): Promise<Job> {

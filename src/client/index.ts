@@ -20,3 +20,4 @@ export {
 } from '../jobs/stream-protocol';
 /** The body of `POST /v1/generate`, as {@link GiraffeClient.generate} takes it. */
 export type { JobRequest } from '../jobs/job-request';
+export type { GenerateBody } from './giraffe-client';

@@ -1,4 +1,13 @@
-export { jobRequestSchema, modelIdSchema, type JobRequest, type ResolvedJobRequest } from './job-request';
+export {
+  jobRequestSchema,
+  jobRequestObject,
+  modelIdSchema,
+  inputImageNames,
+  type JobRequest,
+  type ResolvedJobRequest,
+  type InputImageName,
+  type InputImageRef,
+} from './job-request';
 export {
   jobStatuses,
   finalStatuses,

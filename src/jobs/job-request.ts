@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { generateRequestSchema, type ResolvedRequest } from '../pipeline/contract';
+// The request contract alone (pure zod): the pipeline's index would load onnxruntime into every API process.
+import {
+  generateRequestSchema,
+  requestLimits,
+  resizeModes,
+  type ResolvedRequest,
+} from '../pipeline/generate-request';
 
 /** Model ids are directory names under MODELS_DIR (or `demo`): no paths. */
 export const modelIdSchema = z
@@ -8,8 +14,85 @@ export const modelIdSchema = z
   .max(128)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a model name: letters, digits, ".", "_" and "-"');
 
-/** What a queued job carries: the request with every default filled in and the seed fixed. */
-export type ResolvedJobRequest = ResolvedRequest;
+/** The input images a job request may carry, by field name. */
+export const inputImageNames = ['image', 'mask_image'] as const;
+export type InputImageName = (typeof inputImageNames)[number];
+
+/**
+ * What a job record says about one of its input images. The bytes themselves
+ * are stored once, beside the job's results (`ResultStore.putInput`), never in
+ * the record, its events or log lines.
+ */
+export interface InputImageRef {
+  /** SHA-256 (hex) of the stored bytes. */
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly width: number;
+  readonly height: number;
+  /** `image/png`, `image/jpeg` or `image/webp`. */
+  readonly content_type: string;
+}
+
+/**
+ * What a queued job carries: the request with every default filled in and the
+ * seed fixed (for an edit: strength, mask blur, resize mode and the inputs'
+ * sha256, as the pipeline resolves them), plus a reference to each input
+ * image; the bytes are stored beside the job's results.
+ */
+export type ResolvedJobRequest = ResolvedRequest & {
+  readonly image?: InputImageRef;
+  readonly mask_image?: InputImageRef;
+};
+
+/**
+ * An input image as JSON carries it: base64 (standard or URL-safe alphabet,
+ * padding optional) or a `data:image/...;base64,` URL; as a multipart file part
+ * it arrives as bytes. Decoded, probed and bounded by the API
+ * (MAX_INPUT_IMAGE_BYTES, MAX_INPUT_IMAGE_PIXELS) before anything is queued.
+ */
+const inputImageField = z
+  .union([
+    z.string().min(1).meta({
+      description: 'The image file, base64 or a `data:image/…;base64,` URL (PNG, JPEG or WebP).',
+    }),
+    z
+      .custom<Buffer>((v) => Buffer.isBuffer(v))
+      .meta({
+        type: 'string',
+        contentMediaType: 'application/octet-stream',
+        description: 'A multipart file part.',
+      }),
+  ])
+  .optional();
+
+/** The fields of image-to-image and inpainting, as clients send them. */
+export const editRequestFields = {
+  image: inputImageField.describe(
+    'Image-to-image and inpainting: the starting picture (PNG, JPEG or WebP), base64, a data URL or a multipart file.',
+  ),
+  mask_image: inputImageField.describe(
+    'Inpainting: white = repaint, black = keep (resized to the image). Needs `image`.',
+  ),
+  strength: z
+    .number()
+    .gt(0)
+    .max(1)
+    .optional()
+    .describe('0 < s ≤ 1: how much of the image is repainted. Default 0.8 (image-to-image), 1 (inpainting).'),
+  mask_blur: z
+    .number()
+    .int()
+    .min(0)
+    .max(requestLimits.maxMaskBlur)
+    .optional()
+    .describe('Mask edge blur in pixels. Default 0.'),
+  resize_mode: z
+    .enum(resizeModes)
+    .optional()
+    .describe(
+      'How the image is fitted to width×height: `crop` (default), `fit` (padding) or `stretch`. Without width/height the image keeps its size, rounded to a multiple of 8.',
+    ),
+};
 
 /** What a job may report to its webhook. `completed`: the job ended (succeeded, failed or canceled). */
 export const webhookEventTypes = ['started', 'progress', 'completed'] as const;
@@ -81,8 +164,39 @@ export function webhookSubscriptionOf(fields: {
  * model to run it on. Shared by the API (validation at the edge) and the
  * worker (which trusts nothing it reads back from the queue).
  */
-export const jobRequestSchema = generateRequestSchema.extend({
-  model: modelIdSchema.optional(),
-  ...webhookRequestFields,
+export const jobRequestObject = generateRequestSchema
+  // The pipeline checks passed-back images against these; clients send images, the API hashes them.
+  .omit({ image_sha256: true, mask_image_sha256: true })
+  .extend({
+    model: modelIdSchema.optional(),
+    ...webhookRequestFields,
+    ...editRequestFields,
+  });
+
+/** {@link jobRequestObject} with the checks across fields (a mask needs an image …). */
+export const jobRequestSchema = jobRequestObject.superRefine((request, ctx) => {
+  if (request.mask_image !== undefined && request.image === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['mask_image'],
+      message: 'needs `image`: a mask says which part of an image to repaint',
+    });
+  }
+  for (const field of ['strength', 'mask_blur', 'resize_mode'] as const) {
+    if (request[field] !== undefined && request.image === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [field],
+        message: 'applies to image edits only: send `image` too',
+      });
+    }
+  }
+  if (request.mask_blur !== undefined && request.mask_image === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['mask_blur'],
+      message: 'applies to inpainting only: send `mask_image` too',
+    });
+  }
 });
 export type JobRequest = z.input<typeof jobRequestSchema>;

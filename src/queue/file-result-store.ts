@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { GiraffeError } from '../errors';
+import { inputImageNames, type InputImageName } from '../jobs';
 import { isValidJobId } from './job-lifecycle';
 import type { ResultStore, StoredImage } from './ports';
 
@@ -55,12 +56,29 @@ export class FileResultStore implements ResultStore {
         `not a result address: ${String(jobId)}/${index}`,
       );
     }
+    await this.#write(jobId, String(index), image);
+  }
+
+  /** Beside the results, as `input-<name>` (and its sidecar): same expiry, same sweep, same delete. */
+  async putInput(jobId: string, name: InputImageName, image: StoredImage): Promise<void> {
+    if (!isValidJobId(jobId) || !inputImageNames.includes(name)) {
+      throw new GiraffeError('GIRAFFE_ERR_REQUEST_INVALID', `not an input address: ${String(jobId)}/${name}`);
+    }
+    await this.#write(jobId, `input-${name}`, image);
+  }
+
+  async getInput(jobId: string, name: InputImageName): Promise<StoredImage | undefined> {
+    if (!isValidJobId(jobId) || !inputImageNames.includes(name)) return undefined;
+    return this.#read(path.join(this.dir, jobId, `input-${name}`));
+  }
+
+  async #write(jobId: string, name: string, image: StoredImage): Promise<void> {
     const jobDir = path.join(this.dir, jobId);
     const sidecar: Sidecar = { content_type: image.content_type, expires_at: Date.now() + this.#retentionMs };
     const write = async () => {
       await fs.mkdir(jobDir, { recursive: true });
-      await writeAtomic(path.join(jobDir, String(index)), image.data);
-      await writeAtomic(path.join(jobDir, `${index}.json`), JSON.stringify(sidecar));
+      await writeAtomic(path.join(jobDir, name), image.data);
+      await writeAtomic(path.join(jobDir, `${name}.json`), JSON.stringify(sidecar));
     };
     // The sweep may remove a just-created, still empty directory under us: once more then.
     await write().catch((err: unknown) => (isMissing(err) ? write() : Promise.reject(err)));
@@ -68,7 +86,10 @@ export class FileResultStore implements ResultStore {
 
   async get(jobId: string, index: number): Promise<StoredImage | undefined> {
     if (!isValidJobId(jobId) || !validIndex(index)) return undefined;
-    const file = path.join(this.dir, jobId, String(index));
+    return this.#read(path.join(this.dir, jobId, String(index)));
+  }
+
+  async #read(file: string): Promise<StoredImage | undefined> {
     const sidecar = await readSidecar(`${file}.json`);
     if (!sidecar) return undefined;
     if (sidecar.expires_at <= Date.now()) {

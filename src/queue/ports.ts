@@ -1,4 +1,5 @@
 import type {
+  InputImageName,
   JobError,
   JobEvent,
   JobEventBody,
@@ -121,10 +122,17 @@ export interface StoredImage {
   readonly content_type: string;
 }
 
-/** Result images, kept for the retention time. */
+/**
+ * A job's images, kept for the retention time: its results, and the input
+ * images of an edit (stored once by the API when it accepts the job, read by
+ * the worker that runs it). `delete` removes both.
+ */
 export interface ResultStore {
   put(jobId: string, index: number, image: StoredImage): Promise<void>;
   get(jobId: string, index: number): Promise<StoredImage | undefined>;
+  /** Stores an input image of the job (`image`, `mask_image`). */
+  putInput(jobId: string, name: InputImageName, image: StoredImage): Promise<void>;
+  getInput(jobId: string, name: InputImageName): Promise<StoredImage | undefined>;
   delete(jobId: string): Promise<void>;
 }
 

@@ -2,8 +2,15 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { env as ortEnv } from 'onnxruntime-node';
-import type { JobRecord, JobResult, ReproducibilityRecord, ResolvedJobRequest } from '../jobs';
-import type { ModelInfo } from '../pipeline';
+import { GiraffeError } from '../errors';
+import {
+  inputImageNames,
+  type JobRecord,
+  type JobResult,
+  type ReproducibilityRecord,
+  type ResolvedJobRequest,
+} from '../jobs';
+import type { GenerateRequest, ModelInfo } from '../pipeline';
 import type { Logger } from 'pino';
 import { isGiraffeError } from '../errors';
 import type { CheckpointStore, JobContext, JobHandler, ResultStore } from '../queue';
@@ -102,6 +109,43 @@ function keepsCheckpoint(err: unknown, signal: AbortSignal): boolean {
 }
 
 /**
+ * The pipeline's request for a job: its resolved request, with the input
+ * images (stored by the API, named in the record by reference) read back as
+ * Buffers. The pipeline checks them against the request's `image_sha256` /
+ * `mask_image_sha256`. Bytes that are gone (retention passed) fail the job
+ * for good: a retry cannot bring them back.
+ */
+async function pipelineRequest(job: JobRecord, results: ResultStore): Promise<GenerateRequest> {
+  const request: Record<string, unknown> = {};
+  // Only the fields that are set: the pipeline's schema is strict.
+  for (const [key, value] of Object.entries(job.request)) if (value !== undefined) request[key] = value;
+  for (const name of inputImageNames) {
+    if (!job.request[name]) continue;
+    const stored = await results.getInput(job.id, name);
+    if (!stored) {
+      throw new GiraffeError(
+        'GIRAFFE_ERR_INPUT_IMAGE_INVALID',
+        `${name}: the job's input image is no longer stored (its retention time passed); submit the job again`,
+        { field: name },
+      );
+    }
+    request[name] = stored.data;
+  }
+  // The record's fields were validated at submit; the pipeline checks them again.
+  return request as GenerateRequest;
+}
+
+/** A resolved request as the job record keeps it: input images by reference. */
+function withInputRefs(ran: object, recorded: ResolvedJobRequest): ResolvedJobRequest {
+  const out: Record<string, unknown> = { ...ran };
+  for (const name of inputImageNames) {
+    if (recorded[name]) out[name] = recorded[name];
+    else delete out[name];
+  }
+  return out as unknown as ResolvedJobRequest;
+}
+
+/**
  * Runs a job on a loaded model: generates with the job's resolved request
  * (seed included, so a retry on another worker makes the same bytes), reports
  * every step and a preview made from its predicted x₀, stores the images, and
@@ -154,7 +198,7 @@ export function createGenerationHandler(
       const resumeFrom = await checkpoints?.load();
       let resumed = 0;
       const output = await pipeline
-        .generate(job.request, {
+        .generate(await pipelineRequest(job, results), {
           signal: context.signal,
           resumeFrom,
           checkpoint: checkpoints?.options,
@@ -210,7 +254,8 @@ export function createGenerationHandler(
           job.model,
           pipeline.info,
           pool.fingerprint,
-          output.request,
+          // The record names the input images by hash, as the job does; never their bytes.
+          withInputRefs(output.request, job.request),
           output.images,
         ),
       };

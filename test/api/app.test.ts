@@ -31,6 +31,8 @@ describe.each(['memory', 'bullmq'] as const)('on the %s driver', (driverName) =>
       MODELS_DIR: path.join(tmp, 'models'),
       API_KEYS: `${KEY_A},${KEY_B}`,
       LOG_LEVEL: 'silent',
+      // The generate route's body limit makes room for two base64 images of this size (≈ 171 KiB).
+      MAX_INPUT_IMAGE_BYTES: '16384',
     });
     const demoDir = await ensureDemoModel(config.DATA_DIR);
     driver =
@@ -146,7 +148,7 @@ describe.each(['memory', 'bullmq'] as const)('on the %s driver', (driverName) =>
         method: 'POST',
         url: '/v1/generate',
         headers: auth(KEY_A),
-        payload: { prompt: 'x'.repeat(100_000) },
+        payload: { prompt: 'x'.repeat(300_000) },
       });
       expect(huge.statusCode).toBe(413);
       for (const r of [bad, text, huge])

@@ -10,6 +10,8 @@ import { jobRequestSchema } from '../../src/jobs';
 import { ensureDemoModel } from '../../src/pipeline';
 import { createQueueDriver, type QueueDriver } from '../../src/queue';
 import { WorkerService } from '../../src/worker';
+import { animated, bombPng, centreMaskPng, formBody, gradientPng } from '../helpers/edit-images';
+import { hasShared, sharedPath } from '../helpers/shared';
 
 // Thousands of generated bad requests against the whole app (API keys on,
 // memory driver, a real worker on the demo model). Whatever arrives, the API
@@ -26,6 +28,10 @@ let driver: QueueDriver;
 let worker: WorkerService;
 let cases = 0;
 const started = performance.now();
+const MAX_IMAGE_BYTES = 32 * 1024;
+const MAX_IMAGE_PIXELS = 1024 * 1024;
+const haveEditModels = hasShared('goldens', 'e2e2', 'inpaint-diffusers');
+let images: Record<'png' | 'mask' | 'gif' | 'webp', Buffer>;
 
 beforeAll(async () => {
   console.info(`fuzz: fast-check seed ${SEED} (FUZZ_SEED=<n> replays another)`);
@@ -36,11 +42,29 @@ beforeAll(async () => {
     LOG_LEVEL: 'silent',
     // Thousands of requests from one key: rate limiting would answer most of them before validation.
     RATE_LIMIT_MAX: '1000000',
+    // Small, so that over-the-limit uploads stay cheap to generate.
+    MAX_INPUT_IMAGE_BYTES: String(MAX_IMAGE_BYTES),
+    MAX_INPUT_IMAGE_PIXELS: String(MAX_IMAGE_PIXELS),
   });
   const demoDir = await ensureDemoModel(config.DATA_DIR);
   driver = createQueueDriver({ dataDir: config.DATA_DIR });
   const logger = pino({ level: 'silent' });
-  app = await buildApp({ config, driver, logger, extraModels: { demo: demoDir } });
+  // Models with a vae_encoder (img2img), a 9-channel U-Net (inpaint) and none (vpred), known to the API only: no job
+  // reaches a worker, so they need none. Without ../shared the edit fuzzing runs on the demo model alone.
+  const editModels: Record<string, string> = haveEditModels
+    ? {
+        img2img: sharedPath('goldens', 'e2e2', 'img2img-diffusers'),
+        inpaint: sharedPath('goldens', 'e2e2', 'inpaint-diffusers'),
+        vpred: sharedPath('goldens', 'e2e2', 'sd2v-diffusers'),
+      }
+    : {};
+  app = await buildApp({ config, driver, logger, extraModels: { demo: demoDir, ...editModels } });
+  images = {
+    png: await gradientPng(64, 64),
+    mask: await centreMaskPng(64, 64),
+    gif: await animated('gif'),
+    webp: await animated('webp'),
+  };
   worker = await WorkerService.start({ driver, models: [{ id: 'demo', dir: demoDir }], logger });
 });
 
@@ -73,6 +97,8 @@ function wouldEnqueue(req: InjectOptions): boolean {
   } catch {
     return false;
   }
+  // Edits: the edit generators make only bad ones, which the schema alone cannot tell (bytes, modes).
+  if (typeof body === 'object' && body !== null && ('image' in body || 'mask_image' in body)) return false;
   const parsed = jobRequestSchema.safeParse(body);
   return parsed.success && (parsed.data.model === undefined || parsed.data.model === 'demo');
 }
@@ -489,6 +515,90 @@ const badAuth: fc.Arbitrary<InjectOptions> = fc
       : ({ ...route, headers: auth } as InjectOptions),
   );
 
+/**
+ * Bad edits: every way an `image`/`mask_image` request can be wrong, as JSON
+ * (base64, data URLs) and as multipart. Built after beforeAll made the test
+ * pictures. Each must be refused with a 4xx before anything is stored or queued.
+ */
+function badEdits(): fc.Arbitrary<InjectOptions> {
+  const b64 = (data: Buffer): string => data.toString('base64');
+  const model = haveEditModels ? 'img2img' : 'demo';
+  const bytes = fc.oneof(
+    // Not an image at all.
+    fc.uint8Array({ minLength: 1, maxLength: 300 }).map((a) => Buffer.from(a)),
+    // A PNG cut short: the header reads, the pixels do not.
+    fc.integer({ min: 8, max: images.png.length - 20 }).map((n) => images.png.subarray(0, n)),
+    // Decompression bombs: a header declaring far more pixels than MAX_INPUT_IMAGE_PIXELS.
+    fc
+      .tuple(fc.integer({ min: 1025, max: 200_000 }), fc.integer({ min: 1025, max: 200_000 }))
+      .map(([w, h]) => bombPng(w, h)),
+    // Over MAX_INPUT_IMAGE_BYTES.
+    fc.integer({ min: MAX_IMAGE_BYTES + 1, max: MAX_IMAGE_BYTES * 3 }).map((n) => Buffer.alloc(n, 7)),
+    // Animated.
+    fc.constantFrom(images.gif, images.webp),
+  );
+  const text = fc.oneof(
+    fc.constantFrom('!!!!', 'data:image/png,notbase64', 'data:;base64,@@@', 'data:image/png;base64,', ' '),
+    fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }).filter((t) => /[^A-Za-z0-9+/=_\s-]/.test(t)),
+  );
+  const body = fc.oneof(
+    bytes.map((image) => ({ prompt: 'x', model, image })),
+    bytes.map((mask) => ({
+      prompt: 'x',
+      model: haveEditModels ? 'inpaint' : model,
+      image: images.png,
+      mask_image: mask,
+    })),
+    text.map((image) => ({ prompt: 'x', model, image })),
+    // strength ≤ 0 or > 1.
+    fc
+      .oneof(fc.double({ max: 0, noNaN: true }), fc.double({ min: 1.000001, noNaN: true }))
+      .map((strength) => ({ prompt: 'x', model, image: images.png, strength })),
+    // A mask without an image; edit fields without an image.
+    fc.constant({ prompt: 'x', model, mask_image: images.mask }),
+    fc
+      .constantFrom({ strength: 0.5 }, { mask_blur: 4 }, { resize_mode: 'fit' })
+      .map((f) => ({ prompt: 'x', model, ...f })),
+    fc
+      .constantFrom('zoom', '', 'CROP')
+      .map((resize_mode) => ({ prompt: 'x', model, image: images.png, resize_mode })),
+    fc.constantFrom(-1, 65, 2.5).map((mask_blur) => ({
+      prompt: 'x',
+      model: haveEditModels ? 'inpaint' : model,
+      image: images.png,
+      mask_image: images.mask,
+      mask_blur,
+    })),
+    // An edit to a model without a vae_encoder; a text-only job to a 9-channel inpainting model.
+    // (Without ../shared: a mask without an image, on the demo, in their place.)
+    fc.constant(
+      haveEditModels
+        ? { prompt: 'x', model: 'vpred', image: images.png }
+        : { prompt: 'x', model, mask_image: images.mask },
+    ),
+    fc.constant(
+      haveEditModels ? { prompt: 'x', model: 'inpaint' } : { prompt: 'x', model, mask_image: images.png },
+    ),
+  );
+  return fc.tuple(generatePaths, body, fc.boolean()).chain(([url, fields, asForm]) => {
+    if (!asForm) {
+      const json = Object.fromEntries(
+        Object.entries(fields).map(([k, v]) => [k, Buffer.isBuffer(v) ? b64(v) : v]),
+      );
+      return fc.constant(post(url, JSON.stringify(json)));
+    }
+    return fc.constant(fields).map((f) => ({ url, form: f }) as unknown as InjectOptions);
+  });
+}
+
+/** A multipart request's body is built asynchronously (FormData): done here, then checked. */
+async function checkEdit(req: InjectOptions): Promise<void> {
+  const pending = req as unknown as { url: string; form?: Record<string, string | number | Buffer> };
+  if (!pending.form) return check(req);
+  const { payload, headers } = await formBody(pending.form);
+  return check({ method: 'POST', url: pending.url, payload, headers: { ...bearer, ...headers } });
+}
+
 // ------------------------------------------------------------------- tests
 
 describe('fuzzing the API with bad requests', () => {
@@ -506,6 +616,32 @@ describe('fuzzing the API with bad requests', () => {
     ['odd Authorization and X-API-Key headers', badAuth, 250],
   ] as const)('%s', async (_name, arb, numRuns) => {
     await run(arb as fc.Arbitrary<InjectOptions>, numRuns);
+  });
+
+  it('refuses bad edit inputs (not images, bombs, oversize, animated, bad strength, wrong mode) as JSON and multipart', async () => {
+    await fc.assert(fc.asyncProperty(badEdits(), checkEdit), {
+      seed: SEED,
+      numRuns: 300,
+      endOnFailure: true,
+    });
+  });
+
+  it('refuses a decompression bomb from its header, before decoding it', async () => {
+    const bomb = bombPng(100_000, 100_000);
+    const res = await app.inject(
+      post(
+        '/v1/generate',
+        JSON.stringify({
+          prompt: 'x',
+          model: 'demo',
+          image: bomb.toString('base64'),
+        }),
+      ),
+    );
+    // The demo model has a vae_encoder: the image itself is what is refused.
+    expect(res.statusCode).toBe(413);
+    expect(res.json().code).toBe('GIRAFFE_ERR_INPUT_IMAGE_TOO_LARGE');
+    expect(res.json().detail).toMatch(/declares 100000×100000 pixels.*not decoded/);
   });
 
   it('answers path errors the router raises itself (malformed %-escapes, over-long parameters) below 500', async () => {

@@ -83,7 +83,7 @@ afterAll(async () => {
 
 it('serves every model in MODELS_DIR and the built-in demo, none loaded before its first job', async () => {
   const models = await listed();
-  expect(Object.keys(models).sort()).toEqual(['alpha', 'beta', 'demo', 'gamma']);
+  expect(Object.keys(models).sort()).toEqual(['alpha', 'beta', 'demo', 'demo-inpaint', 'gamma']);
   for (const m of Object.values(models)) {
     expect(m).toMatchObject({ workers: 1, served: true, loaded: false });
   }
@@ -131,7 +131,7 @@ it('refuses a job for a model it does not serve with a 400 that names the models
   const problem = response.json();
   expect(problem).toMatchObject({ code: 'GIRAFFE_ERR_MODEL_UNKNOWN' });
   expect(problem.detail).toContain('"delta"');
-  expect(problem.detail).toContain('alpha, beta, demo, gamma');
+  expect(problem.detail).toContain('alpha, beta, demo, demo-inpaint, gamma');
   expect(await driver.queue.depth()).toBe(0);
 });
 

@@ -164,7 +164,7 @@ describe('the error envelope on the wire', () => {
       error: { type: 'invalid_request_error', param: null, code: 'invalid_json' },
     });
 
-    const other = await fetch(`${baseURL}/images/edits`, {
+    const other = await fetch(`${baseURL}/images/variations`, {
       method: 'POST',
       headers: { authorization: `Bearer ${KEY}` },
     });

@@ -49,6 +49,7 @@ it('serves DEFAULT_MODEL (demo) and every model in MODELS_DIR', async () => {
     ['alpha', true],
     ['beta', true],
     ['demo', true],
+    ['demo-inpaint', true],
   ]);
   for (const model of ['alpha', 'beta', 'demo']) {
     const response = await generate(model);
@@ -63,5 +64,5 @@ it('refuses a model it does not serve with 400, naming those it does', async () 
   expect(response.status).toBe(400);
   const problem = (await response.json()) as { code: string; detail: string };
   expect(problem.code).toBe('GIRAFFE_ERR_MODEL_UNKNOWN');
-  expect(problem.detail).toContain('models served: alpha, beta, demo');
+  expect(problem.detail).toContain('models served: alpha, beta, demo, demo-inpaint');
 });

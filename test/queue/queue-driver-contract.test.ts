@@ -414,6 +414,44 @@ describe.each(driverKinds)('queue driver contract: %s', (kind) => {
     );
   });
 
+  it("keeps a job's input images beside its results: read by the worker, deleted and expired with them", async () => {
+    const driver = harness.make({ retentionMs: 400 });
+    const id = randomUUID();
+    const input = { data: Buffer.from('input image bytes'), content_type: 'image/png' };
+    const mask = { data: Buffer.from('mask bytes'), content_type: 'image/webp' };
+    // The API stores the inputs before the job is queued; the worker reads them back.
+    await driver.results.putInput(id, 'image', input);
+    await driver.results.putInput(id, 'mask_image', mask);
+    const seen: (Buffer | undefined)[] = [];
+    driver.consume(
+      'm1',
+      async (job) => {
+        seen.push((await driver.results.getInput(job.id, 'image'))?.data);
+        await driver.results.put(job.id, 0, { data: Buffer.from('png!'), content_type: 'image/png' });
+        return resultOf(job, 1);
+      },
+      { workerId: 'w' },
+    );
+    await driver.queue.enqueue({ id, model: 'm1', request });
+    await waitFor('success', async () => (await driver.queue.get(id))?.status === 'succeeded');
+    expect(seen).toEqual([input.data]);
+    expect(await driver.results.getInput(id, 'mask_image')).toEqual(mask);
+    // Inputs and results are separate: index 0 is the result, not an input.
+    expect((await driver.results.get(id, 0))?.data.toString()).toBe('png!');
+    await waitFor(
+      'the inputs to expire',
+      async () => (await driver.results.getInput(id, 'image')) === undefined,
+      5000,
+    );
+
+    const other = randomUUID();
+    await driver.results.putInput(other, 'image', input);
+    await driver.results.put(other, 0, { data: Buffer.from('png!'), content_type: 'image/png' });
+    await driver.results.delete(other);
+    expect(await driver.results.getInput(other, 'image')).toBeUndefined();
+    expect(await driver.results.get(other, 0)).toBeUndefined();
+  });
+
   describe('consumers', () => {
     it('close(grace) lets a quick job finish', async () => {
       const driver = harness.make();

@@ -76,7 +76,13 @@ afterAll(async () => {
 });
 
 it('lists each model with its worker, and runs a job for each on the worker that serves it', async () => {
-  expect(await served()).toEqual({ alpha: true, beta: true, gamma: true, demo: false });
+  expect(await served()).toEqual({
+    alpha: true,
+    beta: true,
+    gamma: true,
+    demo: false,
+    'demo-inpaint': false,
+  });
   for (const model of models) {
     const response = await submit(model, true);
     expect(response.statusCode).toBe(200);

@@ -441,6 +441,8 @@
     setStatus('Submitting…');
     let job;
     try {
+      // The edit panel (edit-panel.js) adds image, mask_image and strength when an image is chosen.
+      Object.assign(body, await globalThis.giraffeEditFields());
       job = await (await api('POST', '/v1/generate', body)).json();
     } catch (err) {
       showError(err.message);

@@ -6,6 +6,22 @@ import { webhookSubscriptionOf } from '../../jobs/job-request';
 import { jobView } from '../job-view';
 import { commonProblems, jsonResponse, jobViewSchema, problemResponses, type JobView } from '../schemas';
 import { submitJob } from '../submit-job';
+import { acceptMultipart, type MultipartFields } from '../multipart-body';
+
+/** `POST /v1/generate` as a form: which parts are files, which text stays text. */
+const generateMultipartFields: MultipartFields = {
+  files: ['image', 'mask_image'],
+  strings: new Set([
+    'prompt',
+    'negative_prompt',
+    'scheduler',
+    'output_format',
+    'model',
+    'webhook_url',
+    'resize_mode',
+  ]),
+  arrays: new Set(['webhook_events']),
+};
 import { waitForJob } from '../wait-for-job';
 
 /** `?wait=true` holds the request until the job ends, at most this long. */
@@ -26,12 +42,27 @@ const querySchema = z.strictObject({
  * job instead (or the job as it stands when `timeout` seconds run out).
  */
 export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
+  const maxImageBytes = app.giraffe.config.MAX_INPUT_IMAGE_BYTES;
+  // `curl -F prompt=… -F image=@photo.png`: the same fields as form parts.
+  await acceptMultipart(app, generateMultipartFields, maxImageBytes);
+  // JSON may carry two images in base64 (4/3 of their size) besides the few kilobytes of the rest.
+  const bodyLimit = 2 * Math.ceil((maxImageBytes * 4) / 3) + 128 * 1024;
   const handler = async (
     request: FastifyRequest<{ Body: JobRequest; Querystring: z.infer<typeof querySchema> }>,
     reply: FastifyReply,
   ): Promise<JobView> => {
     const { driver, config } = app.giraffe;
-    const { model: requested, webhook_url, webhook_events, ...generation } = request.body;
+    const {
+      model: requested,
+      webhook_url,
+      webhook_events,
+      image,
+      mask_image,
+      strength,
+      mask_blur,
+      resize_mode,
+      ...generation
+    } = request.body;
     const webhook = webhookSubscriptionOf({ webhook_url, webhook_events });
     const { job, position, replayed } = await submitJob(
       app,
@@ -40,6 +71,7 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
       generation,
       request.body,
       webhook,
+      { image, mask_image, strength, mask_blur, resize_mode },
     );
     if (replayed) reply.header('idempotent-replayed', 'true');
 
@@ -70,9 +102,14 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
     summary: 'Create a generation job',
     description:
       "Validates the request, fills in the model's defaults and a seed, and queues the job: `202` with the job, " +
-      'its place in the queue and its links (`Location` names the job). With `?wait=true` the request is held ' +
+      'its place in the queue and its links. Image-to-image: send `image` (and `strength`); inpainting: `image` ' +
+      'and `mask_image`, as base64 or data URLs in JSON, or as file parts of a `multipart/form-data` body ' +
+      '(the other fields as text parts). ' +
+      '`Location` names the job. With `?wait=true` the request is held ' +
       'until the job ends (`200`), or answers `202` with the job as it stands when `timeout` seconds pass.',
     body: jobRequestSchema,
+    // The same fields as a form: `image`/`mask_image` as file parts, the rest as text parts.
+    consumes: ['application/json', 'multipart/form-data'],
     querystring: querySchema,
     response: {
       200: jsonResponse(jobViewSchema, '`?wait=true`: the job ended (succeeded, failed or canceled).'),
@@ -84,6 +121,9 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
         'GIRAFFE_ERR_REQUEST_INVALID',
         'GIRAFFE_ERR_REQUEST_MALFORMED',
         'GIRAFFE_ERR_MODEL_UNKNOWN',
+        'GIRAFFE_ERR_INPUT_IMAGE_INVALID',
+        'GIRAFFE_ERR_INPUT_IMAGE_TOO_LARGE',
+        'GIRAFFE_ERR_MODEL_MODE_UNSUPPORTED',
         'GIRAFFE_ERR_MODEL_UNSERVED',
         'GIRAFFE_ERR_WEBHOOKS_DISABLED',
         'GIRAFFE_ERR_IDEMPOTENCY_CONFLICT',
@@ -96,10 +136,13 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
       ),
     },
   };
-  app.post('/v1/generate', { schema: { ...schema, operationId: 'createJob' } }, handler);
+  app.post('/v1/generate', { bodyLimit, schema: { ...schema, operationId: 'createJob' } }, handler);
   app.post(
     '/generate',
-    { schema: { ...schema, operationId: 'createJobShort', summary: 'Create a generation job (short path)' } },
+    {
+      bodyLimit,
+      schema: { ...schema, operationId: 'createJobShort', summary: 'Create a generation job (short path)' },
+    },
     handler,
   );
 };

@@ -13,7 +13,8 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
         description:
           'Models the workers serve now (`served: true`; `loaded` says whether one has it in memory), and model ' +
           'directories on disk or built-in models that no live worker serves (`served: false`, `workers: 0`; a job ' +
-          'for one is refused with 503). Each lists its request defaults and schedulers.',
+          'for one is refused with 503). Each lists its request defaults, schedulers and the modes it supports ' +
+          '(text-to-image, image-to-image, inpainting), with the reason for each it does not.',
         response: {
           200: jsonResponse(modelListSchema, 'The models and the default one.'),
           ...problemResponses(...commonProblems),
@@ -24,8 +25,15 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
       const models = await app.giraffe.catalog.list();
       return {
         // Plain copies: the catalogue's readonly interfaces, as the (loose) response schema's type.
-        models: models.map((m) => ({
+        models: models.map(({ modes, ...m }) => ({
           ...m,
+          ...(modes
+            ? {
+                modes: [...modes.modes],
+                modes_unsupported: { ...modes.unsupported },
+                unet_in_channels: modes.unet_in_channels,
+              }
+            : {}),
           defaults: { ...m.defaults },
           schedulers: [...m.schedulers],
           device: m.device ? [...m.device] : undefined,

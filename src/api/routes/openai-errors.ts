@@ -84,7 +84,13 @@ export function sendOpenAiError(reply: FastifyReply, response: OpenAiErrorRespon
 }
 
 /** Job fields whose OpenAI name differs: the SDK user wrote `n` and `size`, not what we turned them into. */
-const paramNames: Readonly<Record<string, string>> = { num_images: 'n', width: 'size', height: 'size' };
+const paramNames: Readonly<Record<string, string>> = {
+  num_images: 'n',
+  width: 'size',
+  height: 'size',
+  // Edits: giraffe's mask field is OpenAI's `mask`.
+  mask_image: 'mask',
+};
 const openAiParam = (field: string): string => paramNames[field] ?? field;
 
 /** Fastify's own client errors (body parsing, size, media type), with OpenAI-style codes. */

@@ -4,7 +4,9 @@ import { z } from 'zod';
 import { GiraffeError, errorCatalogue, type ErrorCode } from '../../errors';
 import { modelIdSchema, type JobRecord } from '../../jobs';
 import { generateRequestSchema, requestLimits } from '../../pipeline/contract';
+import { acceptMultipart } from '../multipart-body';
 import { submitJob } from '../submit-job';
+import { openAiEdit, openAiEditMultipartFields } from './openai-edits';
 import { waitForJob } from '../wait-for-job';
 import {
   MISSING_PARAMETER,
@@ -91,6 +93,38 @@ export const openAiImageRequestSchema = z.strictObject({
 });
 export type OpenAiImageRequest = z.output<typeof openAiImageRequestSchema>;
 
+const imageFile = (description: string) =>
+  z
+    .custom<Buffer | string>((v) => Buffer.isBuffer(v) || (typeof v === 'string' && v.length > 0), {
+      error: (issue) => (issue.input === undefined ? MISSING_PARAMETER : 'must be an image file'),
+    })
+    .meta({ type: 'string', contentMediaType: 'application/octet-stream', description });
+
+/**
+ * The form of `POST /v1/images/edits`: OpenAI's `ImageEditParams` (the SDK
+ * sends `multipart/form-data`) plus giraffe's knobs. `image` and `mask` are
+ * file parts (or base64 text); OpenAI-only options are accepted and ignored.
+ */
+export const openAiEditRequestSchema = openAiImageRequestSchema
+  .omit({ style: true, moderation: true })
+  .extend({
+    image: imageFile(
+      'The picture to edit (PNG, JPEG or WebP). Without `mask`, its fully transparent pixels are the area to ' +
+        'edit; an opaque image is varied as a whole (image-to-image).',
+    ),
+    mask: imageFile(
+      "A PNG whose fully transparent pixels mark the area to edit (OpenAI's meaning); resized to the image.",
+    ).nullish(),
+    input_fidelity: z.enum(['high', 'low']).nullish(),
+    strength: z
+      .number()
+      .gt(0)
+      .max(1)
+      .nullish()
+      .describe('giraffe: 0 < s ≤ 1, how much is repainted. Default 0.8 without a mask, 1 with one.'),
+  });
+export type OpenAiEditRequest = z.output<typeof openAiEditRequestSchema>;
+
 /** OpenAI's `ImagesResponse`, as much of it as applies to us. */
 export const openAiImagesResponseSchema = z
   .object({
@@ -171,7 +205,7 @@ export const openAiImageRoutes: FastifyPluginAsyncZod<OpenAiImageRoutesOptions> 
         openAiError(
           404,
           `${request.method} ${request.url.split('?')[0]} is not supported here; ` +
-            'giraffe serves POST /v1/images/generations only',
+            'giraffe serves POST /v1/images/generations and POST /v1/images/edits',
           { code: 'not_found' },
         ),
       ),
@@ -207,6 +241,32 @@ export const openAiImageRoutes: FastifyPluginAsyncZod<OpenAiImageRoutesOptions> 
     scope.post('/generations', { schema }, async (request, reply) =>
       generate(request.body, request, reply, waitMs),
     );
+
+    // Edits take multipart (as OpenAI's SDK sends them); only this nested scope parses it.
+    const edits: FastifyPluginAsyncZod = async (editScope) => {
+      const maxBytes = app.giraffe.config.MAX_INPUT_IMAGE_BYTES;
+      await acceptMultipart(editScope, openAiEditMultipartFields, maxBytes);
+      editScope.post(
+        '/edits',
+        {
+          bodyLimit: 2 * Math.ceil((maxBytes * 4) / 3) + 128 * 1024,
+          schema: {
+            ...schema,
+            operationId: 'createImageEdit',
+            summary: 'Edit an image (OpenAI Images API)',
+            description:
+              "OpenAI's `POST /v1/images/edits` (multipart), so `images.edit()` of OpenAI SDKs works unchanged. " +
+              'With `mask`, its fully transparent pixels are repainted (inpainting); without one, the fully ' +
+              'transparent pixels of `image` are, and an opaque image is varied as a whole (image-to-image, ' +
+              '`strength` 0.8 unless given). Waits for the job and answers as `POST /v1/images/generations` does.',
+            body: openAiEditRequestSchema,
+            consumes: ['multipart/form-data'],
+          },
+        },
+        async (request, reply) => edit(request.body, request, reply, waitMs),
+      );
+    };
+    await scope.register(edits);
   };
   await app.register(scoped, { prefix: '/v1/images' });
 
@@ -216,7 +276,7 @@ export const openAiImageRoutes: FastifyPluginAsyncZod<OpenAiImageRoutesOptions> 
     reply: FastifyReply,
     timeoutMs: number,
   ): Promise<FastifyReply> {
-    const { driver, config } = app.giraffe;
+    const { config } = app.giraffe;
     const modelId = !body.model || openAiModelNames.has(body.model) ? config.DEFAULT_MODEL : body.model;
     const size = body.size && body.size !== 'auto' ? body.size : undefined;
     const { job } = await submitJob(
@@ -237,12 +297,65 @@ export const openAiImageRoutes: FastifyPluginAsyncZod<OpenAiImageRoutesOptions> 
       },
       body,
     );
-    const resolved = job.request;
-    reply.header(JOB_ID_HEADER, job.id).header(SEED_HEADER, String(resolved.seed));
     request.log.info(
       { job_id: job.id, model: modelId, user: body.user ?? undefined },
       'openai image job queued',
     );
+    return answer(job, body.response_format ?? 'url', request, reply, timeoutMs);
+  }
+
+  /** `POST /v1/images/edits`: OpenAI's mask meaning turned into giraffe's, then as `generate`. */
+  async function edit(
+    body: OpenAiEditRequest,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    timeoutMs: number,
+  ): Promise<FastifyReply> {
+    const { config } = app.giraffe;
+    const modelId = !body.model || openAiModelNames.has(body.model) ? config.DEFAULT_MODEL : body.model;
+    const size = body.size && body.size !== 'auto' ? body.size : undefined;
+    const edit = await openAiEdit(body, {
+      maxBytes: config.MAX_INPUT_IMAGE_BYTES,
+      maxPixels: config.MAX_INPUT_IMAGE_PIXELS,
+    });
+    const { job } = await submitJob(
+      app,
+      request,
+      modelId,
+      {
+        prompt: body.prompt,
+        negative_prompt: body.negative_prompt,
+        steps: body.steps,
+        guidance_scale: body.guidance_scale,
+        scheduler: body.scheduler,
+        seed: body.seed,
+        num_images: body.n ?? undefined,
+        width: size?.width,
+        height: size?.height,
+        output_format: body.output_format ?? undefined,
+      },
+      // Fingerprinted by the images' hashes (submitJob swaps `image`/`mask_image` for them).
+      { ...body, image: edit.image, mask: undefined, mask_image: edit.mask_image },
+      undefined,
+      edit,
+    );
+    request.log.info(
+      { job_id: job.id, model: modelId, user: body.user ?? undefined },
+      'openai image edit job queued',
+    );
+    return answer(job, body.response_format ?? 'url', request, reply, timeoutMs);
+  }
+
+  /** Waits for a job the client waits for, and answers in OpenAI's shape. */
+  async function answer(
+    job: JobRecord,
+    format: 'url' | 'b64_json',
+    request: FastifyRequest,
+    reply: FastifyReply,
+    timeoutMs: number,
+  ): Promise<FastifyReply> {
+    const { driver } = app.giraffe;
+    reply.header(JOB_ID_HEADER, job.id).header(SEED_HEADER, String(job.request.seed));
 
     // The client waits synchronously; if it hangs up, nobody will collect the images.
     const gone = new AbortController();
@@ -254,7 +367,7 @@ export const openAiImageRoutes: FastifyPluginAsyncZod<OpenAiImageRoutesOptions> 
       throw new GiraffeError('GIRAFFE_ERR_INTERNAL', `job ${job.id} disappeared while it was awaited`);
     }
     if (finished.status === 'succeeded') {
-      return reply.code(200).send(await imagesResponse(request, finished, body.response_format ?? 'url'));
+      return reply.code(200).send(await imagesResponse(request, finished, format));
     }
     return sendOpenAiError(reply, await unfinishedOutcome(finished, gone.signal.aborted, timeoutMs));
   }

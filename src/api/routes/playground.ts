@@ -13,6 +13,7 @@ export const playgroundDir = path.join(__dirname, '..', 'playground');
 const assets = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/playground/playground.js': { file: 'playground.js', type: 'text/javascript; charset=utf-8' },
+  '/playground/edit-panel.js': { file: 'edit-panel.js', type: 'text/javascript; charset=utf-8' },
   '/playground/playground.css': { file: 'playground.css', type: 'text/css; charset=utf-8' },
 } as const;
 

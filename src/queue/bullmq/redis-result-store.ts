@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { GiraffeError } from '../../errors';
+import { inputImageNames, type InputImageName } from '../../jobs';
 import { isValidJobId } from '../job-lifecycle';
 import type { ResultStore, StoredImage } from '../ports';
 import { guarded } from './redis-connections';
@@ -47,6 +48,38 @@ export class RedisResultStore implements ResultStore {
       const [data, type] = await Promise.all([
         this.#redis.hgetBuffer(key, String(index)),
         this.#redis.hget(key, `${index}:type`),
+      ]);
+      return data && type ? { data, content_type: type } : undefined;
+    });
+  }
+
+  /**
+   * In the same hash as the results (`input:<name>`), so the input expires and
+   * is deleted with them; the finishing job renews the hash's TTL.
+   */
+  async putInput(jobId: string, name: InputImageName, image: StoredImage): Promise<void> {
+    if (!isValidJobId(jobId) || !inputImageNames.includes(name)) {
+      throw new GiraffeError('GIRAFFE_ERR_REQUEST_INVALID', `not an input address: ${String(jobId)}/${name}`);
+    }
+    const key = this.#keys.result(jobId);
+    return guarded('storing an input image', async () => {
+      const replies = await this.#redis
+        .multi()
+        .hset(key, `input:${name}`, image.data, `input:${name}:type`, image.content_type)
+        .pexpire(key, this.#retentionMs)
+        .exec();
+      const failed = replies?.find(([err]) => err);
+      if (!replies || failed) throw failed?.[0] ?? new Error('transaction aborted');
+    });
+  }
+
+  async getInput(jobId: string, name: InputImageName): Promise<StoredImage | undefined> {
+    if (!isValidJobId(jobId) || !inputImageNames.includes(name)) return undefined;
+    const key = this.#keys.result(jobId);
+    return guarded('reading an input image', async () => {
+      const [data, type] = await Promise.all([
+        this.#redis.hgetBuffer(key, `input:${name}`),
+        this.#redis.hget(key, `input:${name}:type`),
       ]);
       return data && type ? { data, content_type: type } : undefined;
     });

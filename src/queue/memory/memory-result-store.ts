@@ -1,3 +1,4 @@
+import type { InputImageName } from '../../jobs';
 import type { ResultStore, StoredImage } from '../ports';
 
 /**
@@ -7,7 +8,8 @@ import type { ResultStore, StoredImage } from '../ports';
 export class MemoryResultStore implements ResultStore {
   readonly #images = new Map<
     string,
-    Map<number, { readonly image: StoredImage; readonly expiresAt: number }>
+    // Results by index (`0` …), inputs as `input:<name>`.
+    Map<string, { readonly image: StoredImage; readonly expiresAt: number }>
   >();
   readonly #retentionMs: number;
   readonly #sweep: NodeJS.Timeout;
@@ -19,6 +21,22 @@ export class MemoryResultStore implements ResultStore {
   }
 
   async put(jobId: string, index: number, image: StoredImage): Promise<void> {
+    this.#put(jobId, String(index), image);
+  }
+
+  async get(jobId: string, index: number): Promise<StoredImage | undefined> {
+    return this.#get(jobId, String(index));
+  }
+
+  async putInput(jobId: string, name: InputImageName, image: StoredImage): Promise<void> {
+    this.#put(jobId, `input:${name}`, image);
+  }
+
+  async getInput(jobId: string, name: InputImageName): Promise<StoredImage | undefined> {
+    return this.#get(jobId, `input:${name}`);
+  }
+
+  #put(jobId: string, index: string, image: StoredImage): void {
     let job = this.#images.get(jobId);
     if (!job) this.#images.set(jobId, (job = new Map()));
     // A copy: the caller may reuse its buffer.
@@ -26,7 +44,7 @@ export class MemoryResultStore implements ResultStore {
     job.set(index, { image: stored, expiresAt: Date.now() + this.#retentionMs });
   }
 
-  async get(jobId: string, index: number): Promise<StoredImage | undefined> {
+  #get(jobId: string, index: string): StoredImage | undefined {
     const entry = this.#images.get(jobId)?.get(index);
     if (!entry) return undefined;
     if (entry.expiresAt > Date.now()) return entry.image;
