@@ -78,6 +78,7 @@ export const errorCatalogue = {
     title: 'Not a Stable Diffusion ONNX export',
     retryable: false,
   },
+  GIRAFFE_ERR_MODEL_UNSUPPORTED: { status: 422, title: 'Model not supported', retryable: false },
   GIRAFFE_ERR_MODEL_CHECKSUM_MISMATCH: {
     status: 502,
     title: 'Model file checksum mismatch',

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { errorCatalogue, type ErrorCode } from '../errors';
 import { jobStatuses } from '../jobs';
 import { editRequestFields, jobRequestObject } from '../jobs/job-request';
+import { sdxlSizeFields } from '../pipeline';
 
 /*
  * Response schemas: what the routes send, validated and serialised by the
@@ -89,6 +90,7 @@ export const commonProblems = [
 // Documented as date-time, not enforced: a response never fails over a timestamp's spelling.
 const isoTime = z.string().meta({ format: 'date-time', description: 'ISO 8601 time (UTC).' });
 const count = z.number().int().min(0);
+const sdxlSizeOmitted = { original_size: true, crops_coords_top_left: true, target_size: true } as const;
 
 /**
  * The request a job runs with: the submitted request with every default
@@ -112,8 +114,10 @@ const resolvedRequestSchema = jobRequestObject
     strength: true,
     mask_blur: true,
     resize_mode: true,
+    ...sdxlSizeOmitted,
   })
   .required()
+  .extend(sdxlSizeFields)
   .extend({
     image: inputImageRefSchema
       .optional()

@@ -158,7 +158,8 @@ export async function generateCommand(argv: string[], config: Config): Promise<n
     try {
       // The resolved request names the images by sha256; the bytes travel beside it.
       result = await pipeline.generate(
-        { ...resolved, ...images },
+        // A resolved request is a valid request (its size lists are read-only; the schema's are not).
+        { ...resolved, ...images } as GenerateRequest,
         {
           signal: interrupt.signal,
           onStep: ({ step, steps }) => bar.update(step, steps),

@@ -12,6 +12,7 @@ export const modelsUsage = `Usage: giraffe models <command>
 
   list                          the models in MODELS_DIR, with size and status
   pull OWNER/NAME[@REVISION]    download a Stable Diffusion ONNX export from the Hub
+       [--revision REV]         a branch, tag, commit or refs/pr/N (default main)
        [--name NAME]            its name under MODELS_DIR (default: the repository's name)
        [--subfolder DIR]        the folder of the repository holding the export
        [--force]                replace a model of the same name
@@ -21,8 +22,11 @@ export const modelsUsage = `Usage: giraffe models <command>
        [--device cpu|cuda:N]    where to open the graphs (default cpu)
   rm NAME                       delete a model from MODELS_DIR
 
-pull honours HF_ENDPOINT and HF_TOKEN (gated or private repositories), resumes
-an interrupted download when run again, and checks every file's sha256.
+pull reads model_index.json first and refuses a model giraffe cannot run
+before anything large is fetched, fetches every external data file the graphs
+name, shows the total size before the weights, honours HF_ENDPOINT and
+HF_TOKEN (gated or private repositories), resumes an interrupted download when
+run again, and checks every file's sha256.
 `;
 
 /** `1.6 GB`, `420 MB`, `12 kB`: decimal units, as the Hub shows sizes. */
@@ -74,6 +78,7 @@ async function pull(args: string[], config: Config): Promise<number> {
     allowPositionals: true,
     options: {
       name: { type: 'string' },
+      revision: { type: 'string' },
       subfolder: { type: 'string' },
       force: { type: 'boolean' },
     },
@@ -103,6 +108,7 @@ async function pull(args: string[], config: Config): Promise<number> {
       modelsDir: config.MODELS_DIR,
       hub,
       name: values.name,
+      revision: values.revision,
       subfolder: values.subfolder,
       force: values.force,
       signal: interrupt.signal,
@@ -165,7 +171,8 @@ async function verify(args: string[], config: Config): Promise<number> {
     const c = report.contract;
     const detail = c
       ? `: text encoder takes ${c.textEncoder.idsType} ids, U-Net is ${c.unet.precision} with ${c.unet.timestepType} timesteps` +
-        `${c.unet.hiddenSize ? `, ${c.unet.hiddenSize}-wide text embeddings` : ''}`
+        `${c.unet.hiddenSize ? `, ${c.unet.hiddenSize}-wide text embeddings` : ''}` +
+        `${c.textEncoder2 ? ' (SDXL: two text encoders, text_embeds and time_ids)' : ''}`
       : ' (files only)';
     process.stdout.write(`ok ${report.dir}${detail}\n`);
     return 0;

@@ -11,7 +11,9 @@ import type { HubFile } from './hub-client';
 const pipelineDirectories: readonly string[] = [
   'scheduler',
   'tokenizer',
+  'tokenizer_2',
   'text_encoder',
+  'text_encoder_2',
   'unet',
   'vae_decoder',
   'vae_encoder',
@@ -28,13 +30,16 @@ const requiredPipelineFiles: readonly string[] = [
 ];
 
 /**
- * Inside a component directory: configs, the tokenizer's text files, the
- * graph giraffe loads (`model.onnx`) and its external weights
- * (`model.onnx_data` from optimum, `weights.pb` from the diffusers script).
- * Other graphs a repository carries beside it (`model_fp16.onnx` …) are
- * alternatives giraffe would not load, so they are not fetched.
+ * Inside a component directory: configs, the tokenizer's text files and the
+ * graph giraffe loads (`model.onnx`). Its external weights are whatever the
+ * graph names ({@link externalDataFiles}). Other graphs a repository carries
+ * beside it (`model_fp16.onnx` …) are alternatives giraffe would not load, so
+ * they are not fetched.
  */
-const componentFile = /^(?:[^/]+\.(?:json|txt)|model\.onnx|model\.onnx_data|model\.onnx\.data|weights\.pb)$/;
+const componentFile = /^(?:[^/]+\.(?:json|txt)|model\.onnx)$/;
+
+/** What the diffusers script and optimum call a graph's external data: the guess for a graph too large to read first. */
+const conventionalExternalData = ['model.onnx_data', 'model.onnx.data', 'weights.pb'];
 
 /** A file of the export, with its path made relative to the export's root. */
 export interface PipelineFile extends HubFile {
@@ -61,7 +66,11 @@ export function selectPipelineFiles(files: readonly HubFile[], subfolder = ''): 
     if (wanted) selected.push({ ...file, path: rel, repoPath: file.path });
   }
   const present = new Set(selected.map((f) => f.path));
-  const missing = requiredPipelineFiles.filter((f) => !present.has(f));
+  // SDXL: a second text encoder needs its tokenizer.
+  const second = present.has('text_encoder_2/model.onnx')
+    ? ['tokenizer_2/vocab.json', 'tokenizer_2/merges.txt']
+    : [];
+  const missing = [...requiredPipelineFiles, ...second].filter((f) => !present.has(f));
   if (missing.length > 0) {
     throw new GiraffeError(
       'GIRAFFE_ERR_MODEL_NOT_A_PIPELINE',
@@ -70,4 +79,37 @@ export function selectPipelineFiles(files: readonly HubFile[], subfolder = ''): 
     );
   }
   return selected.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+/**
+ * The files of the listing that a graph's tensors point at (`locations`,
+ * relative to the graph's directory, as the graph names them). A location
+ * the repository does not have fails the pull before the weights are
+ * fetched. `locations` undefined (a graph too large to read before the
+ * plan): the conventional names beside it, where present.
+ */
+export function externalDataFiles(
+  files: readonly HubFile[],
+  graph: PipelineFile,
+  locations: readonly string[] | undefined,
+): PipelineFile[] {
+  const dir = graph.path.split('/').slice(0, -1).join('/');
+  const repoDir = graph.repoPath.split('/').slice(0, -1).join('/');
+  const byRepoPath = new Map(files.map((f) => [f.path, f]));
+  const out: PipelineFile[] = [];
+  for (const location of locations ?? conventionalExternalData) {
+    const rel = location.split(/[\\/]/).filter((p) => p !== '' && p !== '.');
+    const repoPath = [repoDir, ...rel].filter(Boolean).join('/');
+    const file = byRepoPath.get(repoPath);
+    if (!file) {
+      if (locations === undefined) continue;
+      throw new GiraffeError(
+        'GIRAFFE_ERR_MODEL_NOT_A_PIPELINE',
+        `${graph.path} keeps its weights in "${location}", which the repository does not have at this revision`,
+        { file: graph.path, location },
+      );
+    }
+    out.push({ ...file, path: [dir, ...rel].filter(Boolean).join('/'), repoPath });
+  }
+  return out;
 }

@@ -7,11 +7,15 @@ import { inspectModelDirectory } from '../pipeline/model';
 import { downloadFile } from './download-file';
 import { parseRepoRef, type HubClient } from './hub-client';
 import { assertModelName, modelDirectory, PULLS_DIR, SOURCE_FILE, type SourceRecord } from './model-store';
-import { selectPipelineFiles, type PipelineFile } from './pipeline-files';
+import { externalDataFiles, selectPipelineFiles, type PipelineFile } from './pipeline-files';
+import { externalDataLocations } from './external-data';
+import { checkSupportedPipeline } from './supported-pipeline';
 
 export interface PullOptions {
-  /** `OWNER/NAME` or `OWNER/NAME@REVISION` (branch, tag or commit). */
+  /** `OWNER/NAME` or `OWNER/NAME@REVISION` (branch, tag, commit or `refs/pr/N`). */
   readonly ref: string;
+  /** The revision, when `ref` names none (`main`, a tag, a commit, `refs/pr/N`). @defaultValue `main` */
+  readonly revision?: string;
   readonly modelsDir: string;
   readonly hub: HubClient;
   /** The model's name under `modelsDir`. @defaultValue the repository's name */
@@ -24,7 +28,11 @@ export interface PullOptions {
   readonly maxAttempts?: number;
   /** @defaultValue 500 */
   readonly retryDelayMs?: number;
-  /** Told what will be fetched, before the first byte. */
+  /**
+   * Told what will be fetched, before the weights: after `model_index.json`,
+   * `unet/config.json` and the graphs small enough to read their external
+   * data locations from (a few MB in all).
+   */
   readonly onPlan?: (plan: PullPlan) => void;
   /** Told after every chunk: bytes on disk so far (all files) and the file being fetched. */
   readonly onProgress?: (progress: { file: string; doneBytes: number; totalBytes: number }) => void;
@@ -42,6 +50,26 @@ export interface PullPlan {
 export interface PullResult extends PullPlan {
   readonly name: string;
   readonly dir: string;
+}
+
+/**
+ * Graphs up to this size are fetched before the plan and read for the
+ * external data they name (a graph whose weights live outside is a few MB;
+ * SDXL's U-Net graph is about 7 MB). Larger ones hold their weights inline.
+ */
+const GRAPH_READ_LIMIT = 64 * 1024 * 1024;
+
+async function readJsonFile(file: string): Promise<Record<string, unknown>> {
+  try {
+    const parsed = JSON.parse(await fsp.readFile(file, 'utf8')) as unknown;
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+      return parsed as Record<string, unknown>;
+  } catch {
+    // Reported below.
+  }
+  throw new GiraffeError('GIRAFFE_ERR_MODEL_NOT_A_PIPELINE', `${path.basename(file)} is not a JSON object`, {
+    file,
+  });
 }
 
 /** State of a pull under way, so a later run resumes it only when it fetches the same commit. */
@@ -72,7 +100,16 @@ async function prepareStaging(staging: string, commit: string, subfolder: string
  * in one rename. Nothing half-made ever appears under the model's name.
  */
 export async function pullModel(options: PullOptions): Promise<PullResult> {
-  const { repo, revision } = parseRepoRef(options.ref);
+  const parsed = parseRepoRef(options.ref);
+  const { repo } = parsed;
+  if (options.revision !== undefined && options.ref.includes('@') && parsed.revision !== options.revision) {
+    throw new GiraffeError(
+      'GIRAFFE_ERR_REQUEST_INVALID',
+      `"${options.ref}" names revision ${parsed.revision}, and --revision names ${options.revision}: give one`,
+      { field: 'revision' },
+    );
+  }
+  const revision = options.revision ?? parsed.revision;
   // parseRepoRef allows only characters a model name may hold: the repository's own name is one.
   const name = options.name ?? repo.split('/')[1];
   assertModelName(name);
@@ -87,19 +124,20 @@ export async function pullModel(options: PullOptions): Promise<PullResult> {
 
   const commit = await options.hub.resolveCommit(repo, revision);
   const subfolder = options.subfolder ?? '';
-  const files = selectPipelineFiles(await options.hub.listFiles(repo, commit), subfolder);
-  const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
-  const plan: PullPlan = { repo, revision, commit, files, totalBytes };
-  options.onPlan?.(plan);
+  const listing = await options.hub.listFiles(repo, commit);
+  const selected = selectPipelineFiles(listing, subfolder);
 
   const staging = path.join(path.dirname(dir), PULLS_DIR, name);
   await prepareStaging(staging, commit, subfolder);
+  const fetched = new Map<string, number>();
   let doneBytes = 0;
-  for (const file of files) {
+  let totalBytes = 0;
+  const fetch = async (file: PipelineFile): Promise<string> => {
+    const dest = path.join(staging, ...file.path.split('/'));
     await downloadFile(
       {
         url: options.hub.fileUrl(repo, commit, file.repoPath),
-        dest: path.join(staging, ...file.path.split('/')),
+        dest,
         size: file.size,
         sha256: file.sha256,
         gitOid: file.gitOid,
@@ -111,10 +149,41 @@ export async function pullModel(options: PullOptions): Promise<PullResult> {
         signal: options.signal,
         onBytes: (delta) => {
           doneBytes += delta;
-          options.onProgress?.({ file: file.path, doneBytes, totalBytes });
+          if (totalBytes > 0) options.onProgress?.({ file: file.path, doneBytes, totalBytes });
         },
       },
     );
+    fetched.set(file.path, file.size);
+    return dest;
+  };
+  const byPath = new Map(selected.map((f) => [f.path, f]));
+
+  // 1. What the model is, from a few kB, before anything large.
+  const modelIndex = await readJsonFile(await fetch(byPath.get('model_index.json')!));
+  const unetConfigFile = byPath.get('unet/config.json');
+  const unetConfig = unetConfigFile ? await readJsonFile(await fetch(unetConfigFile)) : undefined;
+  checkSupportedPipeline(`${repo}@${revision}`, modelIndex, unetConfig);
+
+  // 2. The external data each graph names, whatever its name: small graphs are read first.
+  const files = [...selected];
+  for (const graph of selected.filter((f) => f.path.endsWith('.onnx'))) {
+    const locations =
+      graph.size <= GRAPH_READ_LIMIT
+        ? externalDataLocations(await fsp.readFile(await fetch(graph)), graph.path)
+        : undefined;
+    for (const extra of externalDataFiles(listing, graph, locations)) {
+      if (!files.some((f) => f.path === extra.path)) files.push(extra);
+    }
+  }
+  files.sort((a, b) => a.path.localeCompare(b.path));
+  totalBytes = files.reduce((sum, f) => sum + f.size, 0);
+  const plan: PullPlan = { repo, revision, commit, files, totalBytes };
+  options.onPlan?.(plan);
+  options.onProgress?.({ file: '', doneBytes, totalBytes });
+
+  // 3. The rest: weights, tokenizers, configs.
+  for (const file of files) {
+    if (!fetched.has(file.path)) await fetch(file);
   }
 
   const source: SourceRecord = {

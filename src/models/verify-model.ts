@@ -99,6 +99,7 @@ export async function verifyModel(modelDir: string, options: VerifyOptions = {})
 
   const opened: OnnxComponent[] = [];
   let contract: ModelContract | undefined;
+  let textEncoder2: OnnxComponent | undefined;
   try {
     for (const name of componentNames) {
       const rel = path.join(name, 'model.onnx');
@@ -111,7 +112,18 @@ export async function verifyModel(modelDir: string, options: VerifyOptions = {})
         problems.push(asGiraffeError(err, path.join(dir, rel)));
       }
     }
-    if (opened.length === componentNames.length) {
+    // SDXL: the second text encoder, where the layout check found one.
+    const second = layout.directory?.second;
+    if (second && opened.length === componentNames.length) {
+      try {
+        textEncoder2 = await OnnxComponent.create(second.textEncoder, 'text_encoder_2/model.onnx', {
+          device: options.device ?? 'cpu',
+        });
+      } catch (err) {
+        problems.push(asGiraffeError(err, second.textEncoder));
+      }
+    }
+    if (opened.length === componentNames.length && (!second || textEncoder2)) {
       const [textEncoder, unet, vaeDecoder] = opened;
       // Optional (image-to-image, inpainting): checked when present.
       const encoderRel = path.join('vae_encoder', 'model.onnx');
@@ -126,12 +138,12 @@ export async function verifyModel(modelDir: string, options: VerifyOptions = {})
           problems.push(asGiraffeError(err, path.join(dir, encoderRel)));
         }
       }
-      const inspection = inspectModelContract(textEncoder, unet, vaeDecoder, vaeEncoder);
+      const inspection = inspectModelContract(textEncoder, unet, vaeDecoder, vaeEncoder, textEncoder2);
       problems.push(...inspection.problems);
       contract = inspection.contract;
     }
   } finally {
-    await Promise.allSettled(opened.map((c) => c.release()));
+    await Promise.allSettled([...opened, ...(textEncoder2 ? [textEncoder2] : [])].map((c) => c.release()));
   }
   return { dir, problems, contract };
 }

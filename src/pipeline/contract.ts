@@ -15,6 +15,7 @@ export {
   DEFAULT_STEPS,
   DEFAULT_GUIDANCE_SCALE,
   type GenerateRequest,
+  type PipelineRequest,
   type ResolvedRequest,
   type RequestDefaults,
   type OutputFormat,

@@ -54,6 +54,18 @@ const text = z
   .max(requestLimits.maxPromptChars)
   .refine((s) => !notText.test(s), { message: 'must be valid Unicode text without NUL characters' });
 
+/** `[height, width]` or `[top, left]` in pixels, as diffusers' SDXL size conditioning takes them. */
+// An array of two rather than a tuple: JSON Schema draft 7 (the API's validator) has no `prefixItems`.
+const pair = (min: number) =>
+  z.array(z.number().int().min(min).max(16384)).length(2, { message: 'must be two integers' });
+
+/** SDXL micro-conditioning (other models ignore it); defaults: the image's size, `[0, 0]`. Optional even once resolved. */
+export const sdxlSizeFields = {
+  original_size: pair(1).optional(),
+  crops_coords_top_left: pair(0).optional(),
+  target_size: pair(1).optional(),
+};
+
 export const generateRequestSchema = z.strictObject({
   prompt: text,
   negative_prompt: text.nullish(),
@@ -66,6 +78,7 @@ export const generateRequestSchema = z.strictObject({
   seed: z.number().int().min(0).max(MAX_SEED).optional(),
   num_images: z.number().int().min(1).max(requestLimits.maxImages).optional(),
   output_format: z.enum(['png', 'jpeg', 'webp']).optional(),
+  ...sdxlSizeFields,
   /** Image-to-image / inpainting input (PNG, JPEG or WebP bytes). */
   image: imageBytes.optional(),
   /** Inpainting mask: white = repaint, black = keep (as diffusers). Needs `image`. */
@@ -105,6 +118,10 @@ export interface ResolvedRequest {
   readonly resize_mode?: ResizeMode;
   readonly image_sha256?: string;
   readonly mask_image_sha256?: string;
+  /** SDXL size conditioning, present when the request gave it (`[height, width]`, `[top, left]`). */
+  readonly original_size?: readonly number[];
+  readonly crops_coords_top_left?: readonly number[];
+  readonly target_size?: readonly number[];
 }
 
 /** What kind of generation a request asks for. */
@@ -127,6 +144,10 @@ export interface RequestImages {
 export interface RequestDefaults {
   readonly size: number;
   readonly scheduler: SchedulerName;
+  /** @defaultValue {@link DEFAULT_STEPS} (distilled models take fewer) */
+  readonly steps?: number;
+  /** @defaultValue {@link DEFAULT_GUIDANCE_SCALE} (0 for Turbo models, 5 for SDXL) */
+  readonly guidance_scale?: number;
 }
 
 /** @defaultValue steps 20 and guidance 7.5, as AUTOMATIC1111 and most SD front-ends start. */
@@ -223,13 +244,16 @@ export function resolveRequestWithImages(
   const base = {
     prompt: r.prompt,
     negative_prompt: r.negative_prompt ?? '',
-    steps: r.steps ?? DEFAULT_STEPS,
-    guidance_scale: r.guidance_scale ?? DEFAULT_GUIDANCE_SCALE,
+    steps: r.steps ?? defaults.steps ?? DEFAULT_STEPS,
+    guidance_scale: r.guidance_scale ?? defaults.guidance_scale ?? DEFAULT_GUIDANCE_SCALE,
     scheduler: r.scheduler ?? defaults.scheduler,
     karras: r.karras ?? false,
     seed: r.seed ?? randomSeed(),
     num_images: r.num_images ?? 1,
     output_format: r.output_format ?? 'png',
+    ...(r.original_size ? { original_size: r.original_size } : {}),
+    ...(r.crops_coords_top_left ? { crops_coords_top_left: r.crops_coords_top_left } : {}),
+    ...(r.target_size ? { target_size: r.target_size } : {}),
   };
   if (r.image === undefined) {
     for (const field of [
@@ -274,3 +298,10 @@ export function resolveRequestWithImages(
   };
   return { request, images: { image: r.image, ...(r.mask_image ? { mask_image: r.mask_image } : {}) } };
 }
+
+/**
+ * What `generate()` takes: a request, or a resolved one (what a result or a job record holds,
+ * to make the same images again) with the input images' bytes beside it.
+ */
+export type PipelineRequest =
+  GenerateRequest | (ResolvedRequest & { readonly image?: Uint8Array; readonly mask_image?: Uint8Array });

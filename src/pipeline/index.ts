@@ -11,6 +11,7 @@ export { ThreadedPipeline } from './thread/threaded-pipeline';
 export type { StepProgress, CancelSignal } from './stages/denoise';
 export {
   generateRequestSchema,
+  sdxlSizeFields,
   resolveRequest,
   resolveRequestWithImages,
   checkInputImage,
@@ -23,6 +24,7 @@ export {
   DEFAULT_INPAINT_STRENGTH,
   MAX_SEED,
   type GenerateRequest,
+  type PipelineRequest,
   type GenerationMode,
   type RequestImages,
   type ResizeMode,

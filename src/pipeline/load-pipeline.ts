@@ -1,4 +1,4 @@
-import type { GenerateRequest, ResolvedRequest } from './generate-request';
+import type { GenerateRequest, PipelineRequest, ResolvedRequest } from './generate-request';
 import {
   StableDiffusionPipeline,
   type GenerateOptions,
@@ -12,9 +12,9 @@ import { ThreadedPipeline } from './thread/threaded-pipeline';
 export interface Pipeline {
   readonly info: ModelInfo;
   /** The request with every default filled in (validated: a bad one throws GIRAFFE_ERR_INVALID_REQUEST). */
-  resolve(request: GenerateRequest): ResolvedRequest;
+  resolve(request: PipelineRequest): ResolvedRequest;
   /** Runs one generation (validated as {@link resolve} does, since JavaScript callers pass anything). */
-  generate(request: GenerateRequest, options?: GenerateOptions): Promise<GenerateResult>;
+  generate(request: PipelineRequest, options?: GenerateOptions): Promise<GenerateResult>;
   close(): Promise<void>;
 }
 

@@ -9,19 +9,21 @@ import {
   type ModelModes,
   type SessionSettings,
 } from './model';
+import type { LatentFormat } from './preview';
 import { NumpyRandomState } from './random';
 import { createScheduler, lcmGuidanceEmbedding, schedulerNames, type SchedulerName } from './schedulers';
 import {
   generationMode,
   resolveRequestWithImages,
   type GenerateRequest,
+  type PipelineRequest,
   type RequestImages,
   type ResolvedRequest,
 } from './generate-request';
 import { modelDefaults, type ModelDefaults } from './model-defaults';
 import { decodeLatents } from './stages/decode-latents';
 import { denoise, stepOfCall, throwIfCanceled, type CancelSignal, type StepProgress } from './stages/denoise';
-import { encodePrompt } from './stages/encode-prompt';
+import { encodeConditioning } from './stages/encode-conditioning';
 import { prepareModeLatents } from './stages/prepare-mode-latents';
 
 /** Where and how the model's sessions run. */
@@ -88,6 +90,8 @@ export interface ModelInfo {
   readonly defaults: ModelDefaults;
   /** The model's `scheduler/scheduler_config.json`. */
   readonly schedulerConfig: Readonly<Record<string, unknown>>;
+  /** Whose VAE latents these are, for linear previews: SDXL's or SD 1.x/2.x's. */
+  readonly latentFormat: LatentFormat;
   /** Which kinds of generation the model can do, and why not (no vae_encoder, inpainting U-Net …). */
   readonly modes: ModelModes;
 }
@@ -110,6 +114,7 @@ export class StableDiffusionPipeline {
       schedulers: schedulerNames,
       defaults: modelDefaults(d),
       schedulerConfig: d.schedulerConfig,
+      latentFormat: d.second ? 'sdxl' : 'sd1',
       modes: modelModes(model.contract),
     };
   }
@@ -119,21 +124,18 @@ export class StableDiffusionPipeline {
   }
 
   /** Validates a request against this model and fills in its defaults. */
-  resolve(request: GenerateRequest): ResolvedRequest {
+  resolve(request: PipelineRequest): ResolvedRequest {
     return this.#resolve(request).request;
   }
 
   #resolve(request: unknown): { request: ResolvedRequest; images: RequestImages } {
     const { defaults } = this.info;
-    const resolved = resolveRequestWithImages(request, {
-      size: defaults.width,
-      scheduler: defaults.scheduler,
-    });
+    const resolved = resolveRequestWithImages(request, { ...defaults, size: defaults.width });
     checkModelMode(this.info.modes, generationMode(resolved.request), this.info.id);
     return resolved;
   }
 
-  async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
+  async generate(request: PipelineRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
     const started = performance.now();
     const { request: r, images: inputs } = this.#resolve(request);
     const { model } = this;
@@ -141,6 +143,7 @@ export class StableDiffusionPipeline {
     throwIfCanceled(options.signal);
     const components = [
       model.textEncoder,
+      ...(model.textEncoder2 ? [model.textEncoder2] : []),
       model.unet,
       model.vaeDecoder,
       ...(model.vaeEncoder ? [model.vaeEncoder] : []),
@@ -158,7 +161,7 @@ export class StableDiffusionPipeline {
     const classifierFree = !lcmGuidance && r.guidance_scale > 1;
 
     let t0 = performance.now();
-    const embeddings = await encodePrompt(model, r.prompt, r.negative_prompt, r.num_images, classifierFree);
+    const { embeddings, added } = await encodeConditioning(model, r, classifierFree);
     const textEncoderMs = performance.now() - t0;
 
     const shape = [r.num_images, contract.latentChannels, r.height / 8, r.width / 8] as const;
@@ -195,6 +198,7 @@ export class StableDiffusionPipeline {
       hooks: start.hooks,
       shape,
       embeddings,
+      added,
       guidanceScale: r.guidance_scale,
       classifierFree,
       timestepCond,

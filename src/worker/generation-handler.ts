@@ -17,6 +17,7 @@ import type { CheckpointStore, JobContext, JobHandler, ResultStore } from '../qu
 import type { DeviceGate } from './device-gate';
 import { JobCheckpoints } from './job-checkpoints';
 import type { ModelFingerprint } from './model-fingerprint';
+import { latentRgbFactors } from '../pipeline/preview';
 import type { ModelHost } from './model-host';
 import { PreviewMaker } from './preview-maker';
 
@@ -184,6 +185,7 @@ export function createGenerationHandler(
       const previews = new PreviewMaker(context, {
         minIntervalMs: options.previewMinIntervalMs,
         taesd: pool.taesd,
+        factors: latentRgbFactors[pipeline.info.latentFormat],
       });
       let pending: Promise<void> = Promise.resolve();
       const checkpoints =

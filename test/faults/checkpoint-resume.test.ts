@@ -148,14 +148,15 @@ it.each(killed)(
 
 it('SIGTERM with SHUTDOWN_GRACE_MS=0: the job is checkpointed, handed back, resumed elsewhere, same bytes', async () => {
   const fields = { scheduler: 'pndm', karras: false };
-  const leaving = startWorker({ SHUTDOWN_GRACE_MS: '0', CHECKPOINT_INTERVAL_MS: '3600000' });
-  await readyWorkerId(leaving);
+  // Both ready before the job exists (a worker started later could miss a short job), alike:
+  // only a stop takes a checkpoint, none is due by time.
+  const env = { SHUTDOWN_GRACE_MS: '0', CHECKPOINT_INTERVAL_MS: '3600000' };
+  const workers = new Map<string, Child>();
+  for (const w of [startWorker(env), startWorker(env)]) workers.set(await readyWorkerId(w), w);
   const { id, events } = await submit(fields);
   await until('step 3', () => events.some((e) => e.type === 'progress' && e.step >= 3));
-  // Only the stop takes a checkpoint: none is due by time.
   expect(await driver.checkpoints.load(id)).toBeUndefined();
-  const staying = startWorker();
-  await readyWorkerId(staying);
+  const leaving = workers.get((await driver.queue.get(id))!.worker!)!;
   leaving.process.kill('SIGTERM');
   expect(await leaving.exited).toBe(0);
   const requeued = events.filter((e) => e.type === 'queued').at(-1)!;

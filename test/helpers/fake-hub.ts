@@ -19,6 +19,8 @@ export interface FakeHubOptions {
   readonly files: ReadonlyMap<string, Buffer>;
   /** Bearer token the Hub requires; unset: a public repository. */
   readonly token?: string;
+  /** Revisions (besides the commit id) that resolve to the commit, e.g. `refs/pr/1`. @defaultValue `['main']` */
+  readonly revisions?: readonly string[];
   /** Entries per tree page (the real Hub pages large repositories with a Link header). @defaultValue 1000 */
   readonly pageSize?: number;
 }
@@ -68,6 +70,16 @@ export class FakeHub {
     return this.#hubUrl;
   }
 
+  /** Bytes of the repository's files that were asked for (whole files, as served from the start). */
+  bytesRequested(): number {
+    let total = 0;
+    for (const [file, content] of this.options.files) {
+      const asked = this.requestsFor(file).filter((r) => r.server === 'storage' || !isLfs(file)).length;
+      total += asked * content.length;
+    }
+    return total;
+  }
+
   /** Requests for one file of the repository, on either server. */
   requestsFor(file: string): HubRequest[] {
     const sha = isLfs(file) ? sha256(this.options.files.get(file)!) : undefined;
@@ -106,7 +118,7 @@ export class FakeHub {
     }
     const revision = /^\/api\/models\/[^/]+\/[^/]+\/revision\/(.+)$/.exec(pathname);
     if (revision) {
-      if (revision[1] !== 'main' && revision[1] !== this.commit) {
+      if (!(this.options.revisions ?? ['main']).includes(revision[1]) && revision[1] !== this.commit) {
         return json(res, 404, { error: `Invalid rev id: ${revision[1]}` });
       }
       return json(res, 200, {

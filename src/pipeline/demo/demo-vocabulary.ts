@@ -117,9 +117,10 @@ export function demoVocabulary(): DemoVocabulary {
 /**
  * Writes `vocab.json`, `merges.txt`, `tokenizer_config.json` and
  * `special_tokens_map.json` for the demo vocabulary into `dir` (SD 1.x
- * conventions: 77 tokens, padded with `<|endoftext|>`). Returns the vocabulary.
+ * conventions: 77 tokens, padded with `<|endoftext|>`, or with `padToken`:
+ * `!` for SD 2.x and SDXL's `tokenizer_2`). Returns the vocabulary.
  */
-export async function writeDemoTokenizer(dir: string): Promise<DemoVocabulary> {
+export async function writeDemoTokenizer(dir: string, padToken = END_OF_TEXT): Promise<DemoVocabulary> {
   const v = demoVocabulary();
   await fsp.mkdir(dir, { recursive: true });
   await fsp.writeFile(path.join(dir, 'vocab.json'), JSON.stringify(Object.fromEntries(v.vocab)) + '\n');
@@ -130,7 +131,7 @@ export async function writeDemoTokenizer(dir: string): Promise<DemoVocabulary> {
   const special = {
     bos_token: START_OF_TEXT,
     eos_token: END_OF_TEXT,
-    pad_token: END_OF_TEXT,
+    pad_token: padToken,
     unk_token: END_OF_TEXT,
   };
   const config = {

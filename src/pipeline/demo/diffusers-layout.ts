@@ -61,11 +61,12 @@ export function vaeConfig(sampleSize: number, blockOutChannels: readonly number[
   };
 }
 
-/** `unet/config.json`, the subset optimum writes that describes shapes. */
+/** `unet/config.json`, the subset optimum writes that describes shapes (`extra`: SDXL's addition fields). */
 export function unetConfig(
   sampleSize: number,
   crossAttentionDim: number,
   inChannels = 4,
+  extra: Record<string, unknown> = {},
 ): Record<string, unknown> {
   return {
     _class_name: 'UNet2DConditionModel',
@@ -74,5 +75,59 @@ export function unetConfig(
     in_channels: inChannels,
     out_channels: 4,
     sample_size: sampleSize,
+    ...extra,
   };
 }
+
+/**
+ * `model_index.json` of an SDXL export (optimum's layout): two tokenizers and
+ * text encoders, and `force_zeros_for_empty_prompt` as Stability ships it.
+ */
+export function sdxlModelIndex(): Record<string, unknown> {
+  return {
+    _class_name: 'StableDiffusionXLPipeline',
+    _diffusers_version: '0.30.0',
+    force_zeros_for_empty_prompt: true,
+    scheduler: ['diffusers', 'EulerDiscreteScheduler'],
+    text_encoder: ['transformers', 'CLIPTextModel'],
+    text_encoder_2: ['transformers', 'CLIPTextModelWithProjection'],
+    tokenizer: ['transformers', 'CLIPTokenizer'],
+    tokenizer_2: ['transformers', 'CLIPTokenizer'],
+    unet: ['diffusers', 'UNet2DConditionModel'],
+    vae: ['diffusers', 'AutoencoderKL'],
+  };
+}
+
+/** Scheduler configs of the families a fixture imitates (the fields that differ from SD 1.5's). */
+export const schedulerConfigs = {
+  sd15: sd15SchedulerConfig,
+  /** SDXL base 1.0: Euler with leading spacing. */
+  sdxl: () => ({
+    ...sd15SchedulerConfig(),
+    _class_name: 'EulerDiscreteScheduler',
+    interpolation_type: 'linear',
+    timestep_spacing: 'leading',
+    use_karras_sigmas: false,
+  }),
+  /** SDXL-Turbo: Euler ancestral with trailing spacing (one step starts at t = 999). */
+  'sdxl-turbo': () => ({
+    ...sd15SchedulerConfig(),
+    _class_name: 'EulerAncestralDiscreteScheduler',
+    timestep_spacing: 'trailing',
+  }),
+  /** SD-Turbo: Euler with trailing spacing. */
+  'sd-turbo': () => ({
+    ...sd15SchedulerConfig(),
+    _class_name: 'EulerDiscreteScheduler',
+    timestep_spacing: 'trailing',
+  }),
+  /** LCM-distilled models (latent-consistency/lcm-sdxl, LCM-LoRA fused). */
+  lcm: () => ({
+    ...sd15SchedulerConfig(),
+    _class_name: 'LCMScheduler',
+    original_inference_steps: 50,
+    timestep_scaling: 10,
+    timestep_spacing: 'leading',
+  }),
+} as const;
+export type SchedulerFamily = keyof typeof schedulerConfigs;

@@ -13,13 +13,15 @@ export interface FixtureShape {
   readonly vaeChannels: number;
   readonly seed: number;
   readonly vocabSize: number;
+  /** SDXL: the U-Net also takes `text_embeds` [B, P] and `time_ids` [B, 6]. */
+  readonly addedCondition?: { readonly textEmbedsDim: number };
   /** A 9-channel inpainting U-Net ([latents, mask, masked-image latents]). */
   readonly inpainting: boolean;
 }
 
-const SEQUENCE_LENGTH = 77;
+export const SEQUENCE_LENGTH = 77;
 
-function layers(name: string, shape: FixtureShape, seedOffset: number, doc: string): LayerBuilder {
+export function layers(name: string, shape: FixtureShape, seedOffset: number, doc: string): LayerBuilder {
   const g = new OnnxGraphBuilder(name, { docString: doc });
   return new LayerBuilder(g, new SeededRandom((shape.seed * 7919 + seedOffset) >>> 0), shape.precision);
 }
@@ -59,6 +61,35 @@ export function buildFixtureTextEncoder(s: FixtureShape): OnnxGraphBuilder {
   return g;
 }
 
+/** cos ‖ sin of each value of a [N, 1] column at `dim`/2 frequencies (diffusers' flip_sin_to_cos). */
+function sinusoid(L: LayerBuilder, column: string, dim: number, hint: string): string {
+  const g = L.g;
+  const half = dim / 2;
+  const freqs = Float32Array.from({ length: half }, (_, i) => Math.exp((-Math.log(10000) * i) / half));
+  const args = g.op('Mul', [column, g.initializer(`${hint}_freqs`, freqs, [1, half])]);
+  return g.op('Concat', [g.op('Cos', [args]), g.op('Sin', [args])], { axis: 1 });
+}
+
+/**
+ * SDXL's added embedding (`addition_embed_type: text_time`): a sinusoid of
+ * each of the six `time_ids`, joined with the pooled `text_embeds`, through
+ * Linear → SiLU → Linear; the U-Net adds it to the timestep embedding.
+ */
+function addedEmbedding(L: LayerBuilder, s: FixtureShape, textEmbedsDim: number, width: number): string {
+  const g = L.g;
+  const embeds = L.floatInput('text_embeds', [s.batch, textEmbedsDim]);
+  const timeIds = L.floatInput('time_ids', [s.batch, 6]);
+  const timeDim = 8;
+  const column = g.op('Reshape', [timeIds, g.int64s('time_ids_column', [-1, 1])]);
+  const perId = g.op('Reshape', [
+    sinusoid(L, column, timeDim, 'add_time'),
+    g.int64s('time_ids_rows', [-1, 6 * timeDim]),
+  ]);
+  const joined = g.op('Concat', [embeds, perId], { axis: 1 });
+  const h = L.silu(L.linear(joined, textEmbedsDim + 6 * timeDim, width, 'add_embedding.linear_1'));
+  return L.linear(h, width, width, 'add_embedding.linear_2', 0.5);
+}
+
 /** Sinusoidal timestep embedding (cos ‖ sin, as diffusers' flip_sin_to_cos) → Linear → SiLU → Linear. */
 function timestepEmbedding(L: LayerBuilder, s: FixtureShape, width: number): string {
   const g = L.g;
@@ -71,12 +102,13 @@ function timestepEmbedding(L: LayerBuilder, s: FixtureShape, width: number): str
     g.op('Cast', [t], { to: TensorDataType.float32 }),
     g.int64s('t_column', [-1, 1]),
   ]);
-  const half = s.channels / 2;
-  const freqs = Float32Array.from({ length: half }, (_, i) => Math.exp((-Math.log(10000) * i) / half));
-  const args = g.op('Mul', [column, g.initializer('time_freqs', freqs, [1, half])]);
-  const sinusoid = g.op('Concat', [g.op('Cos', [args]), g.op('Sin', [args])], { axis: 1 });
-  const h = L.silu(L.linear(sinusoid, s.channels, width, 'time_embedding.linear_1'));
-  return L.linear(h, width, width, 'time_embedding.linear_2');
+  const h = L.silu(
+    L.linear(sinusoid(L, column, s.channels, 'time'), s.channels, width, 'time_embedding.linear_1'),
+  );
+  const temb = L.linear(h, width, width, 'time_embedding.linear_2');
+  return s.addedCondition
+    ? g.op('Add', [temb, addedEmbedding(L, s, s.addedCondition.textEmbedsDim, width)])
+    : temb;
 }
 
 /**
@@ -152,7 +184,7 @@ export function buildFixtureUnet(s: FixtureShape): OnnxGraphBuilder {
  * GroupNorm → SiLU → conv_out. `latent_sample` [B, 4, h, w] → `sample`
  * [B, 3, 8h, 8w].
  */
-export function buildFixtureVaeDecoder(s: FixtureShape): OnnxGraphBuilder {
+export function buildFixtureVaeDecoder(s: FixtureShape, outputScale = 1): OnnxGraphBuilder {
   const C = s.vaeChannels;
   const L = layers('fixture_vae_decoder', s, 3, 'giraffe fixture VAE decoder (random weights)');
   const latent = L.floatInput('latent_sample', [s.batch, 4, 'height', 'width']);
@@ -163,9 +195,10 @@ export function buildFixtureVaeDecoder(s: FixtureShape): OnnxGraphBuilder {
     h = L.conv(L.upsample2x(h), C, C, 3, `decoder.up${i}.conv`);
     h = L.silu(L.groupNorm(h, C, `decoder.up${i}.norm`));
   }
-  const out = L.conv(L.silu(L.groupNorm(h, C, 'decoder.conv_norm_out')), C, 3, 3, 'decoder.conv_out', {
+  let out = L.conv(L.silu(L.groupNorm(h, C, 'decoder.conv_norm_out')), C, 3, 3, 'decoder.conv_out', {
     gain: 0.3,
   });
+  if (outputScale !== 1) out = L.g.op('Mul', [out, L.g.scalar('output_scale', outputScale)]);
   L.floatOutput('sample', [s.batch, 3, 'image_height', 'image_width'], out);
   return L.g;
 }

@@ -1,7 +1,15 @@
 import * as path from 'node:path';
 import { writeDirectoryAtomically } from './atomic-dir';
 import { writeDemoTokenizer } from './demo-vocabulary';
-import { modelIndex, sd15SchedulerConfig, unetConfig, vaeConfig, writeJson } from './diffusers-layout';
+import {
+  modelIndex,
+  schedulerConfigs,
+  sdxlModelIndex,
+  unetConfig,
+  vaeConfig,
+  writeJson,
+  type SchedulerFamily,
+} from './diffusers-layout';
 import {
   buildFixtureTextEncoder,
   buildFixtureUnet,
@@ -9,6 +17,7 @@ import {
   buildFixtureVaeEncoder,
   type FixtureShape,
 } from './fixture-graphs';
+import { buildSdxlTextEncoder } from './sdxl-fixture-graphs';
 
 /**
  * How a fixture model differs from the plain diffusers fp32 export; each
@@ -29,10 +38,11 @@ export interface FixtureOptions {
   readonly batch?: 'dynamic' | number;
   /**
    * Where each `model.onnx` keeps its weights: inline, or (for every
-   * initializer of 1 KiB or more) in `model.onnx_data` (optimum) or
-   * `weights.pb` (diffusers convert script) beside it. @defaultValue `'none'`
+   * initializer of 1 KiB or more) in a file beside it: `model.onnx_data`
+   * (optimum), `weights.pb` (diffusers convert script), or any other name
+   * (hand-made exports). @defaultValue `'none'`
    */
-  readonly externalData?: 'none' | 'model.onnx_data' | 'weights.pb';
+  readonly externalData?: 'none' | 'model.onnx_data' | 'weights.pb' | (string & {});
   /** Text embedding width D. @defaultValue 32 */
   readonly hiddenSize?: number;
   /** U-Net width C (even). @defaultValue 32 */
@@ -42,6 +52,24 @@ export interface FixtureOptions {
   /** Seed of the random weights. @defaultValue 1 */
   readonly seed?: number;
   /**
+   * `sdxl`: optimum's SDXL layout — a second tokenizer (padding with `!`) and
+   * text encoder (`text_embeds`, `hidden_states.N`), a U-Net taking both
+   * encoders' states side by side plus `text_embeds` and `time_ids`, VAE
+   * factor 0.13025. @defaultValue `'sd'`
+   */
+  readonly family?: 'sd' | 'sdxl';
+  /** Whose `scheduler_config.json` to write. @defaultValue `'sd15'` (`'sdxl'` for the SDXL family) */
+  readonly scheduler?: SchedulerFamily;
+  /** The VAE decoder's precision when it differs from `precision` (mixed exports: fp16 U-Net, fp32 VAE). */
+  readonly vaePrecision?: 'fp32' | 'fp16';
+  /**
+   * Multiplies the VAE decoder's output: a large factor (1e6) in an fp16
+   * decoder overflows float16 to infinity, as SDXL's VAE does in fp16. @defaultValue 1
+   */
+  readonly vaeOutputScale?: number;
+  /** The U-Net config's `sample_size` (latent side); the model's default image side is 8× this. @defaultValue 8 */
+  readonly sampleSize?: number;
+  /**
    * A `vae_encoder` and its output: `latent_sample` (diffusers convert
    * script) or `latent_parameters` = mean ‖ logvar (optimum); `'none'`
    * writes none (a text-to-image-only export). @defaultValue `'none'`
@@ -50,6 +78,10 @@ export interface FixtureOptions {
   /** A 9-channel inpainting U-Net. @defaultValue false */
   readonly inpainting?: boolean;
 }
+
+/** The SDXL fixture's second text encoder: its width and its projected pooled width. */
+const SDXL_SECOND_WIDTH = 40;
+const SDXL_TEXT_EMBEDS = 24;
 
 /** A named fixture configuration for `describe.each`. */
 export interface FixtureVariant {
@@ -133,22 +165,66 @@ export async function writeFixtureModel(dir: string, options: FixtureOptions = {
       options.externalData === undefined || options.externalData === 'none'
         ? {}
         : { externalData: options.externalData };
-    await writeJson(path.join(out, 'model_index.json'), modelIndex());
-    await writeJson(path.join(out, 'scheduler', 'scheduler_config.json'), sd15SchedulerConfig());
-    await writeJson(
-      path.join(out, 'unet', 'config.json'),
-      unetConfig(8, shape.hiddenSize, shape.inpainting ? 9 : 4),
-    );
-    await writeJson(path.join(out, 'vae_decoder', 'config.json'), vaeConfig(64, [shape.vaeChannels]));
+    const sdxl = options.family === 'sdxl';
+    const sampleSize = positiveInteger('sampleSize', options.sampleSize ?? 8);
+    const scheduler = schedulerConfigs[options.scheduler ?? (sdxl ? 'sdxl' : 'sd15')]();
+    await writeJson(path.join(out, 'model_index.json'), sdxl ? sdxlModelIndex() : modelIndex());
+    await writeJson(path.join(out, 'scheduler', 'scheduler_config.json'), scheduler);
     await writeJson(path.join(out, 'text_encoder', 'config.json'), {
       hidden_size: shape.hiddenSize,
       max_position_embeddings: 77,
     });
-    await buildFixtureTextEncoder(shape).save(path.join(out, 'text_encoder', 'model.onnx'), external);
-    await buildFixtureUnet(shape).save(path.join(out, 'unet', 'model.onnx'), external);
-    await buildFixtureVaeDecoder(shape).save(path.join(out, 'vae_decoder', 'model.onnx'), external);
+    const vae = vaeConfig(sampleSize * 8, [shape.vaeChannels]);
+    if (sdxl) {
+      const unetShape = {
+        ...shape,
+        hiddenSize: shape.hiddenSize + SDXL_SECOND_WIDTH,
+        addedCondition: { textEmbedsDim: SDXL_TEXT_EMBEDS },
+      };
+      await writeDemoTokenizer(path.join(out, 'tokenizer_2'), '!');
+      await writeJson(path.join(out, 'text_encoder_2', 'config.json'), {
+        hidden_size: SDXL_SECOND_WIDTH,
+        projection_dim: SDXL_TEXT_EMBEDS,
+        max_position_embeddings: 77,
+      });
+      await writeJson(
+        path.join(out, 'unet', 'config.json'),
+        unetConfig(sampleSize, unetShape.hiddenSize, shape.inpainting ? 9 : 4, {
+          addition_embed_type: 'text_time',
+          projection_class_embeddings_input_dim: SDXL_TEXT_EMBEDS + 6 * 8,
+        }),
+      );
+      await writeJson(path.join(out, 'vae_decoder', 'config.json'), { ...vae, scaling_factor: 0.13025 });
+      await buildSdxlTextEncoder(shape, { width: shape.hiddenSize, layers: 2, seedOffset: 1 }).save(
+        path.join(out, 'text_encoder', 'model.onnx'),
+        external,
+      );
+      await buildSdxlTextEncoder(shape, {
+        width: SDXL_SECOND_WIDTH,
+        layers: 2,
+        projectionDim: SDXL_TEXT_EMBEDS,
+        seedOffset: 4,
+      }).save(path.join(out, 'text_encoder_2', 'model.onnx'), external);
+      await buildFixtureUnet(unetShape).save(path.join(out, 'unet', 'model.onnx'), external);
+    } else {
+      await writeJson(
+        path.join(out, 'unet', 'config.json'),
+        unetConfig(sampleSize, shape.hiddenSize, shape.inpainting ? 9 : 4),
+      );
+      await writeJson(path.join(out, 'vae_decoder', 'config.json'), vae);
+      await buildFixtureTextEncoder(shape).save(path.join(out, 'text_encoder', 'model.onnx'), external);
+      await buildFixtureUnet(shape).save(path.join(out, 'unet', 'model.onnx'), external);
+    }
+    const vaeShape = { ...shape, precision: options.vaePrecision ?? shape.precision };
+    await buildFixtureVaeDecoder(vaeShape, options.vaeOutputScale).save(
+      path.join(out, 'vae_decoder', 'model.onnx'),
+      external,
+    );
     if (options.vaeEncoder !== undefined && options.vaeEncoder !== 'none') {
-      await writeJson(path.join(out, 'vae_encoder', 'config.json'), vaeConfig(64, [shape.vaeChannels]));
+      await writeJson(
+        path.join(out, 'vae_encoder', 'config.json'),
+        sdxl ? { ...vae, scaling_factor: 0.13025 } : vae,
+      );
       await buildFixtureVaeEncoder(shape, options.vaeEncoder).save(
         path.join(out, 'vae_encoder', 'model.onnx'),
         external,

@@ -2,6 +2,14 @@ import * as path from 'node:path';
 import { GiraffeError } from '../../errors';
 import { convInputChannels } from './conv-input-channels';
 import type { OnnxComponent, TensorSignature } from './onnx-component';
+import {
+  addedConditioning,
+  isSdxlUnet,
+  penultimateHiddenState,
+  secondTextEncoder,
+  type AddedConditioningContract,
+  type SecondTextEncoderContract,
+} from './sdxl-contract';
 
 /** What the pipeline needs to know about a loaded export, read from its sessions' metadata. */
 export interface ModelContract {
@@ -31,11 +39,17 @@ export interface ModelContract {
     readonly timestepCondDim?: number;
     readonly output: string;
     readonly precision: 'float32' | 'float16';
+    /** SDXL: `text_embeds` and `time_ids`, fed from the second text encoder and the image sizes. */
+    readonly addedConditioning?: AddedConditioningContract;
   };
+  /** SDXL's `text_encoder_2`; its states follow the first encoder's in `encoder_hidden_states`. */
+  readonly textEncoder2?: SecondTextEncoderContract;
   readonly vaeDecoder: {
     readonly input: string;
     readonly output: string;
     readonly maxBatch: number;
+    /** Mixed exports ship an fp16 U-Net with a float32 VAE decoder (SDXL's VAE overflows float16). */
+    readonly precision: 'float32' | 'float16';
   };
   /** Absent when the export has no `vae_encoder`. */
   readonly vaeEncoder?: VaeEncoderContract;
@@ -133,29 +147,40 @@ export function inspectModelContract(
   unet: OnnxComponent,
   vaeDecoder: OnnxComponent,
   vaeEncoder?: OnnxComponent,
+  textEncoder2?: OnnxComponent,
 ): ContractInspection {
   const p = new ContractProblems();
+  const report = (c: OnnxComponent, problem: string): undefined => p.add(c, problem);
   const ids = p.requireInput(textEncoder, 'input_ids', 2, ['int32', 'int64']);
-  const hidden = p.pickOutput(textEncoder, 'last_hidden_state', 3);
+  const sdxl = isSdxlUnet(unet);
+  // SDXL conditions on the penultimate hidden states; SD 1.x/2.x on the last.
+  const hidden = sdxl
+    ? penultimateHiddenState(textEncoder, report)
+    : p.pickOutput(textEncoder, 'last_hidden_state', 3);
   const sequenceLength = fixed(ids?.shape[1]) ?? 77;
 
-  if (unet.input('text_embeds') || unet.input('time_ids')) {
+  const added = sdxl ? addedConditioning(unet, report) : undefined;
+  if (sdxl && !textEncoder2)
     p.add(
       unet,
-      'is an SDXL U-Net (text_embeds/time_ids inputs); giraffe runs SD 1.x, 2.x and LCM/Turbo exports',
+      'is an SDXL U-Net (text_embeds/time_ids inputs) but the export has no text_encoder_2/model.onnx',
     );
-    return { contract: undefined, problems: p.list };
-  }
+  const second =
+    sdxl && textEncoder2 ? secondTextEncoder(textEncoder2, report, added?.textEmbedsDim) : undefined;
   const sample = p.requireInput(unet, 'sample', 4, ['float32', 'float16']);
   const timestep = p.requireInput(unet, 'timestep', [0, 1], ['float32', 'float16', 'int64']);
   const ehs = p.requireInput(unet, 'encoder_hidden_states', 3, ['float32', 'float16']);
   const unetOut = p.pickOutput(unet, 'out_sample', 4);
-  const textWidth = fixed(hidden?.shape[2]);
+  // SDXL's U-Net takes both encoders' states side by side.
+  const firstWidth = fixed(hidden?.shape[2]);
+  const textWidth = !sdxl ? firstWidth : firstWidth && second?.width ? firstWidth + second.width : undefined;
   const unetWidth = fixed(ehs?.shape[2]);
   if (hidden && textWidth && unetWidth && textWidth !== unetWidth) {
     p.add(
       unet,
-      `encoder_hidden_states width ${unetWidth} does not match the text encoder's ${hidden.name} width ${textWidth}`,
+      sdxl
+        ? `encoder_hidden_states width ${unetWidth} is not the sum of both text encoders' widths (${textWidth})`
+        : `encoder_hidden_states width ${unetWidth} does not match the text encoder's ${hidden.name} width ${textWidth}`,
     );
   }
   const unetSeq = fixed(ehs?.shape[1]);
@@ -193,7 +218,18 @@ export function inspectModelContract(
   if (image && imageChannels && imageChannels !== 3)
     p.add(vaeDecoder, `output "${image.name}" has ${imageChannels} channels, expected 3 (RGB)`);
 
-  if (!ids || !hidden || !sample || !timestep || !ehs || !unetOut || !latent || !image || p.list.length > 0) {
+  if (
+    !ids ||
+    !hidden ||
+    !sample ||
+    !timestep ||
+    !ehs ||
+    !unetOut ||
+    !latent ||
+    !image ||
+    (sdxl && (!added || !second)) ||
+    p.list.length > 0
+  ) {
     return { contract: undefined, problems: p.list };
   }
   return {
@@ -216,8 +252,15 @@ export function inspectModelContract(
         timestepCondDim: cond ? (fixed(cond.shape[cond.shape.length - 1]) ?? 256) : undefined,
         output: unetOut.name,
         precision: sample.type === 'float16' ? 'float16' : 'float32',
+        ...(added ? { addedConditioning: added } : {}),
       },
-      vaeDecoder: { input: latent.name, output: image.name, maxBatch: batchLimit(latent) },
+      ...(second ? { textEncoder2: second.contract } : {}),
+      vaeDecoder: {
+        input: latent.name,
+        output: image.name,
+        maxBatch: batchLimit(latent),
+        precision: latent.type === 'float16' ? 'float16' : 'float32',
+      },
       ...(encoder ? { vaeEncoder: encoder } : {}),
     },
     problems: [],
@@ -262,8 +305,15 @@ export function checkModelContract(
   unet: OnnxComponent,
   vaeDecoder: OnnxComponent,
   vaeEncoder?: OnnxComponent,
+  textEncoder2?: OnnxComponent,
 ): ModelContract {
-  const { contract, problems } = inspectModelContract(textEncoder, unet, vaeDecoder, vaeEncoder);
+  const { contract, problems } = inspectModelContract(
+    textEncoder,
+    unet,
+    vaeDecoder,
+    vaeEncoder,
+    textEncoder2,
+  );
   if (!contract) throw problems[0];
   return contract;
 }

@@ -16,11 +16,20 @@ export interface ModelDirectory {
   readonly schedulerConfig: Readonly<Record<string, unknown>>;
   /** `scaling_factor` from `vae_decoder/config.json` (or `vae/config.json`). @defaultValue 0.18215 */
   readonly vaeScalingFactor: number;
-  /** Default image side in pixels: `sample_size` of the VAE config. @defaultValue 512 */
+  /**
+   * Default image side in pixels: the U-Net's `sample_size` × 8 (the VAE's
+   * scale factor), else the VAE config's `sample_size`. @defaultValue 512
+   */
   readonly defaultImageSize: number;
   readonly tokenizerDir: string;
   /** `.onnx` path per component. */
   readonly onnxFiles: Readonly<Record<ComponentName, string>>;
+  /** SDXL: `tokenizer_2/` and `text_encoder_2/model.onnx`, when the export has them. */
+  readonly second?: { readonly tokenizerDir: string; readonly textEncoder: string };
+  /** `unet/config.json`, or `{}` when the export has none. */
+  readonly unetConfig: Readonly<Record<string, unknown>>;
+  /** `force_zeros_for_empty_prompt` of `model_index.json` (SDXL): no negative prompt → zero unconditional states. */
+  readonly forceZerosForEmptyPrompt: boolean;
   /** `vae_encoder/model.onnx` when the export has one (image-to-image and inpainting need it). */
   readonly vaeEncoderFile?: string;
 }
@@ -67,6 +76,24 @@ class Problems {
   }
 }
 
+const imageSide = (n: unknown): number | undefined =>
+  typeof n === 'number' && Number.isInteger(n) && n >= 64 && n <= 4096 && n % 8 === 0 ? n : undefined;
+
+/**
+ * The side a model was trained at, as diffusers derives it: the U-Net's
+ * `sample_size` (in latents) × the VAE's scale factor 8. The VAE's own
+ * `sample_size` is the fallback only: distilled models copy it from their
+ * parent (SD-Turbo's VAE says 768, SDXL-Turbo's 1024; both make 512² images).
+ */
+function defaultSize(
+  unetConfig: Record<string, unknown> | undefined,
+  vaeConfig: Record<string, unknown> | undefined,
+): number {
+  const latentSide = unetConfig?.sample_size;
+  const fromUnet = typeof latentSide === 'number' ? imageSide(latentSide * 8) : undefined;
+  return fromUnet ?? imageSide(vaeConfig?.sample_size) ?? DEFAULT_IMAGE_SIZE;
+}
+
 /** A model directory read as far as it goes, with every problem found on the way. */
 export interface ModelDirectoryInspection {
   /** Undefined when any problem was found. */
@@ -97,6 +124,18 @@ export function inspectModelDirectory(modelDir: string): ModelDirectoryInspectio
     componentNames.map((name) => [name, problems.requireFile(path.join(name, 'model.onnx'))]),
   ) as Record<ComponentName, string>;
 
+  // SDXL: a second tokenizer and text encoder, required together once either is there.
+  const hasSecond =
+    fs.existsSync(path.join(dir, 'text_encoder_2')) || fs.existsSync(path.join(dir, 'tokenizer_2'));
+  const secondEncoder = hasSecond
+    ? problems.requireFile(path.join('text_encoder_2', 'model.onnx'))
+    : undefined;
+  if (hasSecond) {
+    problems.requireFile(path.join('tokenizer_2', 'vocab.json'));
+    problems.requireFile(path.join('tokenizer_2', 'merges.txt'));
+  }
+  const unetConfig = problems.readJson(path.join('unet', 'config.json'), false);
+
   // Optional: without it the model does text-to-image only; an empty file is still a broken export.
   const vaeEncoderFile = fs.existsSync(path.join(dir, 'vae_encoder', 'model.onnx'))
     ? problems.requireFile(path.join('vae_encoder', 'model.onnx'))
@@ -114,11 +153,7 @@ export function inspectModelDirectory(modelDir: string): ModelDirectoryInspectio
   }
   if (problems.list.length > 0) return { directory: undefined, problems: problems.list };
 
-  const sampleSize = vaeConfig?.sample_size;
-  const defaultImageSize =
-    typeof sampleSize === 'number' && Number.isInteger(sampleSize) && sampleSize >= 64 && sampleSize % 8 === 0
-      ? sampleSize
-      : DEFAULT_IMAGE_SIZE;
+  const defaultImageSize = defaultSize(unetConfig, vaeConfig);
   const directory: ModelDirectory = {
     dir,
     id: path.basename(dir),
@@ -128,6 +163,11 @@ export function inspectModelDirectory(modelDir: string): ModelDirectoryInspectio
     defaultImageSize,
     tokenizerDir: path.join(dir, 'tokenizer'),
     onnxFiles,
+    ...(secondEncoder
+      ? { second: { tokenizerDir: path.join(dir, 'tokenizer_2'), textEncoder: secondEncoder } }
+      : {}),
+    unetConfig: unetConfig ?? {},
+    forceZerosForEmptyPrompt: modelIndex!.force_zeros_for_empty_prompt === true,
     ...(vaeEncoderFile !== undefined ? { vaeEncoderFile } : {}),
   };
   return { directory, problems: [] };

@@ -5,6 +5,7 @@ import type { NumpyRandomState } from '../random';
 import type { Scheduler } from '../schedulers';
 import type { DenoiseHooks } from './denoise-hooks';
 import type { PromptEmbeddings } from './encode-prompt';
+import type { AddedConditioning } from './encode-prompt-sdxl';
 
 /** What the pipeline reports after every denoising step. */
 export interface StepProgress {
@@ -47,6 +48,8 @@ export interface DenoiseInput {
   readonly classifierFree: boolean;
   /** Guidance embedding for LCM-distilled U-Nets (`timestep_cond`), one row per image. */
   readonly timestepCond?: Float32Array;
+  /** More U-Net inputs by name (SDXL's `text_embeds`, `time_ids`), one row per item of the embeddings' batch. */
+  readonly added?: AddedConditioning;
   /** Draws the noise of stochastic schedulers; continues the seed's stream after the initial latents. */
   readonly rng: NumpyRandomState;
   /**
@@ -154,6 +157,10 @@ async function predictNoise(
         dims: [n, embeddings.tokens, embeddings.width],
       },
     };
+    for (const [name, rows] of Object.entries(input.added ?? {})) {
+      const width = rows.length / embeddings.batch;
+      feeds[name] = { data: rows.subarray(start * width, (start + n) * width), dims: [n, width] };
+    }
     if (timestepCond && condDim) {
       feeds.timestep_cond = {
         data: timestepCond.subarray(start * condDim, (start + n) * condDim),

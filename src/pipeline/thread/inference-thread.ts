@@ -3,6 +3,7 @@
  * blocks the thread it is called on for the whole U-Net step, so the model
  * lives here and the main thread stays free for timers, I/O and lock renewal.
  */
+import type { GenerateRequest } from '../generate-request';
 import { parentPort, workerData } from 'node:worker_threads';
 import { GiraffeError, type SerializedGiraffeError } from '../../errors';
 import { StableDiffusionPipeline } from '../stable-diffusion-pipeline';
@@ -63,7 +64,8 @@ async function main(): Promise<void> {
       };
       try {
         const result = await pipeline.generate(
-          { ...request, ...images },
+          // A resolved request is a valid request (its size lists are read-only; the schema's are not).
+          { ...request, ...images } as GenerateRequest,
           {
             signal,
             onStep: wantSteps

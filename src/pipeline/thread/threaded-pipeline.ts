@@ -7,6 +7,7 @@ import {
   resolveRequestWithImages,
   type RequestImages,
   type GenerateRequest,
+  type PipelineRequest,
   type ResolvedRequest,
 } from '../generate-request';
 import type {
@@ -119,20 +120,20 @@ export class ThreadedPipeline {
   }
 
   /** Validates a request against this model and fills in its defaults (seed included). */
-  resolve(request: GenerateRequest): ResolvedRequest {
+  resolve(request: PipelineRequest): ResolvedRequest {
     return this.#resolve(request).request;
   }
 
   #resolve(request: unknown): { request: ResolvedRequest; images: RequestImages } {
     const resolved = resolveRequestWithImages(request, {
+      ...this.info.defaults,
       size: this.info.defaults.width,
-      scheduler: this.info.defaults.scheduler,
     });
     checkModelMode(this.info.modes, generationMode(resolved.request), this.info.id);
     return resolved;
   }
 
-  generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
+  generate(request: PipelineRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
     if (this.#closed || this.#closing)
       return Promise.reject(new GiraffeError('GIRAFFE_ERR_PIPELINE_CLOSED', 'the pipeline is closed'));
     let resolved: ResolvedRequest;
