@@ -14,6 +14,7 @@ export {
   MAX_SEED,
   DEFAULT_STEPS,
   DEFAULT_GUIDANCE_SCALE,
+  sdxlSizeFields,
   type GenerateRequest,
   type PipelineRequest,
   type ResolvedRequest,
