@@ -1,4 +1,4 @@
-import type { GenerateRequest, PipelineRequest, ResolvedRequest } from './generate-request';
+import type { PipelineRequest, ResolvedRequest } from './generate-request';
 import {
   StableDiffusionPipeline,
   type GenerateOptions,

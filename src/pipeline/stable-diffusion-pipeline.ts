@@ -15,7 +15,6 @@ import { createScheduler, lcmGuidanceEmbedding, schedulerNames, type SchedulerNa
 import {
   generationMode,
   resolveRequestWithImages,
-  type GenerateRequest,
   type PipelineRequest,
   type RequestImages,
   type ResolvedRequest,

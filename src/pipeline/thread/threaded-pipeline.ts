@@ -6,7 +6,6 @@ import {
   generationMode,
   resolveRequestWithImages,
   type RequestImages,
-  type GenerateRequest,
   type PipelineRequest,
   type ResolvedRequest,
 } from '../generate-request';
