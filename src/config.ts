@@ -97,6 +97,21 @@ export const configSchema = z.object({
   /** Waiting jobs per model beyond which new jobs are refused with 503. @defaultValue `1000` */
   MAX_QUEUE_DEPTH: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   /**
+   * Serve the AUTOMATIC1111-compatible API (`/sdapi/v1/*`) that open-webui,
+   * SillyTavern and other A1111 clients speak (docs/a1111-api.md).
+   * @defaultValue `true`
+   */
+  A1111_API: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+  /**
+   * How long an A1111 `txt2img`/`img2img` call waits for its job before it is
+   * canceled and answered with 504, in ms. A1111 answers when the picture is
+   * done; clients wait that long. @defaultValue `600000` (10 minutes)
+   */
+  A1111_WAIT_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(600_000),
+  /**
    * Largest input image file (`image`, `mask_image` of an edit) the API
    * accepts, in bytes; a JSON body may hold two of them in base64.
    * @defaultValue `20971520` (20 MiB)

@@ -93,6 +93,13 @@ export const errorCatalogue = {
     title: 'Model cannot do this kind of generation',
     retryable: false,
   },
+  GIRAFFE_ERR_SDAPI_UNSUPPORTED: {
+    status: 422,
+    title: 'AUTOMATIC1111 option not supported',
+    retryable: false,
+  },
+  GIRAFFE_ERR_SDAPI_IMAGE_INVALID: { status: 422, title: 'Not a readable image', retryable: false },
+  GIRAFFE_ERR_SDAPI_TIMEOUT: { status: 504, title: 'Job did not finish in time', retryable: true },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

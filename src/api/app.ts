@@ -21,6 +21,7 @@ import { imageRoutes } from './routes/images';
 import { jobRoutes } from './routes/jobs';
 import { modelRoutes } from './routes/models';
 import { openAiImageRoutes } from './routes/openai-images';
+import { a1111BasicAuth, a1111Routes } from './routes/a1111';
 import { jobStreamRoutes } from './routes/job-streams';
 import { multiplexStreamRoutes } from './routes/multiplex-stream';
 import { playgroundRoutes } from './routes/playground';
@@ -138,6 +139,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // Before auth: its onRequest hook marks upgrade requests, so a refused upgrade's socket gets closed.
   // Frames from clients are small control messages; anything larger is refused (close code 1009).
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  // A1111 clients send the key as a Basic password: translated for the key check, on /sdapi/v1/* only.
+  if (deps.config.A1111_API) await app.register(a1111BasicAuth);
   await app.register(apiKeyAuth);
   await app.register(rateLimits);
   // Before any plugin that adds routes: the document lists the routes registered after it.
@@ -151,6 +154,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(jobRoutes);
   await app.register(imageRoutes);
   await app.register(openAiImageRoutes);
+  if (deps.config.A1111_API) await app.register(a1111Routes);
   await app.register(jobStreamRoutes);
   await app.register(multiplexStreamRoutes);
   await app.register(playgroundRoutes);
