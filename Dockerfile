@@ -18,7 +18,7 @@ ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04
 # --- build: compile TypeScript ----------------------------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 # --ignore-scripts: onnxruntime's installer has nothing to do for the CPU build,
 # and `prepare` would compile before the sources are here.
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -29,15 +29,17 @@ RUN npm run build
 # --- production dependencies, CPU ------------------------------------------
 FROM ${NODE_IMAGE} AS deps-cpu
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # --- production dependencies, CUDA: onnxruntime-node with its CUDA provider --
 FROM deps-cpu AS deps-cuda
 # Fetches onnxruntime's CUDA 12 execution provider libraries (NuGet) into
-# node_modules/onnxruntime-node; the environment variable overrides .npmrc's skip.
+# node_modules/onnxruntime-node with its own install script, run directly: npm
+# runs no dependency install scripts here (--ignore-scripts; package.json
+# `allowScripts` denies it for a plain `npm install`).
 ENV ONNXRUNTIME_NODE_INSTALL=cuda12
-RUN npm rebuild onnxruntime-node \
+RUN node node_modules/onnxruntime-node/script/install.js \
  && ls node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so
 
 # --- the parts both images share --------------------------------------------

@@ -17,5 +17,7 @@ module.exports = {
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],
   // Fails the run at once, with the command to fix it, when Redis is not answering.
   globalSetup: '<rootDir>/test/global-setup.js',
+  // The tests' own Redis database, and no inherited REDIS_URL reaching the processes they start.
+  setupFiles: ['<rootDir>/test/setup-env.js'],
   testTimeout: 60000,
 };

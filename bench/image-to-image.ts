@@ -68,7 +68,7 @@ async function main(): Promise<void> {
       height: size,
       steps,
       seed: 1,
-      scheduler: 'euler',
+      scheduler: 'euler' as const,
     };
     const variants: Array<[string, Record<string, unknown>]> = [
       ['text-to-image', {}],

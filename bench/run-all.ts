@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
 import type { BenchResult } from './lib/bench-results';
 import { endProcess } from './lib/end-process';
+import { testRedisUrl } from '../test/redis-url';
 
 /** Scripts here that are not benchmarks of their own. */
 const NOT_BENCHES = new Set(['run-all.ts', 'soak.ts']);
@@ -33,7 +34,7 @@ const { values } = parseArgs({
     timeout: { type: 'string', default: '600' },
   },
 });
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = testRedisUrl();
 
 interface Outcome {
   readonly script: string;

@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatSoakReport, runSoak } from './lib/soak-run';
 import { endProcess } from './lib/end-process';
+import { REDIS_URL } from './lib/bench-redis';
 
 const { values } = parseArgs({
   options: {
@@ -40,7 +41,7 @@ async function main(): Promise<number> {
     size: Number(values.size),
     sampleEvery: Number(values['sample-every']),
     clients: Number(values.clients),
-    redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    redisUrl: REDIS_URL,
     drainTimeoutMs: 120_000,
     log: (line) => console.error(line),
   });

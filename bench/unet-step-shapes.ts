@@ -40,7 +40,7 @@ async function msPerStep(dir: string, size: number): Promise<number> {
       guidance_scale: 5,
       width: size,
       height: size,
-      scheduler: 'euler',
+      scheduler: 'euler' as const,
     };
     await pipeline.generate({ ...request, steps: 1 });
     let total = 0;

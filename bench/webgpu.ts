@@ -67,7 +67,7 @@ interface Case {
   seed: number;
   steps: number;
   guidance_scale: number;
-  scheduler: string;
+  scheduler: import('../dist/pipeline').SchedulerName;
   karras: boolean;
   width: number;
   height: number;

@@ -45,7 +45,7 @@ export const configSchema = z.object({
   RETENTION_SECONDS: z.coerce.number().int().min(1).max(31_536_000).default(86_400),
   /** Distributed mode: keep result images in Redis (`redis`) or under DATA_DIR on a shared volume (`files`). @defaultValue `redis` */
   RESULTS_STORE: z.enum(['redis', 'files']).default('redis'),
-  /** Attempts per job before it fails for good (transient errors, crashed workers). @defaultValue `3` */
+  /** Attempts per job before it fails for good: failed runs and runs lost with a crashed worker both count. The API process's value goes with each job it queues. @defaultValue `3` */
   JOB_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
   /**
    * A worker that stops renewing a job's lock for this long loses the job to another worker, in ms; the

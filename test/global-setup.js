@@ -3,10 +3,11 @@
 // newcomer without one should read why in one line instead of a wall of connection errors.
 const net = require('node:net');
 const { URL } = require('node:url');
+const { testRedisUrl } = require('./redis-url');
 
 const useSoftwareGpu = require('./software-gpu-setup.js');
 
-const url = new URL(process.env.GIRAFFE_TEST_REDIS_URL || 'redis://127.0.0.1:6379');
+const url = new URL(testRedisUrl());
 
 module.exports = async function requireRedis() {
   useSoftwareGpu();
@@ -21,7 +22,7 @@ module.exports = async function requireRedis() {
     throw new Error(
       `the tests need Redis at ${url.href}: start one with ` +
         '`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ""` (.ci/run does), ' +
-        'or point GIRAFFE_TEST_REDIS_URL at one',
+        'or point GIRAFFE_TEST_REDIS_URL (or REDIS_URL; the tests use its db 15 unless it names one) at one',
     );
   }
 };

@@ -1,7 +1,10 @@
 import Redis from 'ioredis';
 import { bullmqJobOptions, defaultQueueSettings } from '../../dist/queue';
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { testRedisUrl } from '../../test/redis-url';
+
+/** The benches' Redis: the tests' rule (db 15 of REDIS_URL unless it names one), never a developer's data. */
+export const REDIS_URL = testRedisUrl();
 
 /** What the bullmq driver gives each job it adds: raw BullMQ gets the same in the benches. */
 export const driverJobOptions = bullmqJobOptions(defaultQueueSettings, 100);

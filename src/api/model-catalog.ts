@@ -1,10 +1,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-// Directory and config readers only: the pipeline's index would load onnxruntime into the API process.
-import type { ModelInfo } from '../pipeline';
-import { modelDefaults, type ModelDefaults } from '../pipeline/model-defaults';
-import { readModelDirectory } from '../pipeline/model/model-directory';
-import { schedulerNames } from '../pipeline/schedulers';
+import {
+  modelDefaults,
+  readModelDirectory,
+  schedulerNames,
+  type ModelDefaults,
+  type ModelInfo,
+} from '../pipeline/contract';
 import type { WorkerRegistry } from '../queue';
 import { generationModes, readModelModes, type GenerationMode, type ModelModes } from './model-modes';
 
@@ -19,6 +21,8 @@ export interface CatalogModel {
   readonly loaded: boolean;
   readonly defaults: ModelDefaults;
   readonly schedulers: readonly string[];
+  /** The model's `scheduler_config.json` (what its schedulers' limits derive from), when known. */
+  readonly schedulerConfig?: Readonly<Record<string, unknown>>;
   readonly precision?: string;
   readonly device?: readonly string[];
   /** What it can do (text-to-image, image-to-image, inpainting), when its directory or a worker says. */
@@ -82,6 +86,8 @@ export class ModelCatalog {
           loaded: (prev?.loaded ?? false) || (w.loaded?.includes(id) ?? true),
           defaults: info?.defaults ?? prev?.defaults ?? this.#fromDisk(id)?.defaults ?? fallbackDefaults,
           schedulers: info?.schedulers ?? prev?.schedulers ?? [],
+          schedulerConfig:
+            info?.schedulerConfig ?? prev?.schedulerConfig ?? this.#fromDisk(id)?.schedulerConfig,
           precision: info?.precision ?? prev?.precision,
           device: [...new Set([...(prev?.device ?? []), w.device])],
           modes: prev?.modes ?? modesFromWorker(info),
@@ -139,6 +145,7 @@ export class ModelCatalog {
           loaded: false,
           defaults: modelDefaults(dir),
           schedulers: schedulerNames,
+          schedulerConfig: dir.schedulerConfig,
         });
       } catch {
         this.#diskCache.set(id, null);

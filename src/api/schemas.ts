@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { errorCatalogue, type ErrorCode } from '../errors';
 import { jobStatuses } from '../jobs';
 import { editRequestFields, jobRequestObject } from '../jobs/job-request';
-import { sdxlSizeFields } from '../pipeline';
+import { sdxlSizeFields } from '../pipeline/contract';
 
 /*
  * Response schemas: what the routes send, validated and serialised by the

@@ -5,7 +5,7 @@ import type { InputImageName, JobRecord, ResolvedJobRequest } from '../jobs';
 import type { EnqueuedJob } from '../queue';
 import type { WebhookSubscription } from '../jobs/job-request';
 // The request contract alone: an API process never loads onnxruntime (DESIGN.md).
-import { resolveRequest, type GenerateRequest } from '../pipeline/generate-request';
+import { checkSchedulerRequest, resolveRequest, type GenerateRequest } from '../pipeline/contract';
 import { idempotent } from './idempotency';
 import { acceptEdit, resolveEdit, type EditInput } from './edit-request';
 import { assertModeSupported, requestMode } from './model-modes';
@@ -69,6 +69,8 @@ export async function submitJob(
         { size: model.defaults.width, scheduler: model.defaults.scheduler },
       );
       const resolved: ResolvedJobRequest = { ...text, ...resolveEdit(accepted, edit) };
+      // Each scheduler's own limits (karras, step counts), refused now rather than by the worker later.
+      if (model.schedulerConfig) checkSchedulerRequest(resolved.scheduler, model.schedulerConfig, resolved);
       // An Idempotency-Key's job id is fixed when the key is claimed: enqueueing it is the idempotent step.
       const id = jobId ?? randomUUID();
       // Stored once, beside the job's results (same retention, deleted with them), before the job is

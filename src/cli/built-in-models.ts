@@ -1,4 +1,4 @@
-import { ensureDemoModel } from '../pipeline';
+import { ensureDemoModel } from '../pipeline/demo';
 
 /**
  * The models giraffe writes itself (no download), by id: each entry makes

@@ -158,7 +158,8 @@ export async function generateCommand(argv: string[], config: Config): Promise<n
     try {
       // The resolved request names the images by sha256; the bytes travel beside it.
       result = await pipeline.generate(
-        { ...resolved, ...images },
+        // A resolved request is a valid request (its size lists are read-only; the schema's are not).
+        { ...resolved, ...images } as GenerateRequest,
         {
           signal: interrupt.signal,
           onStep: ({ step, steps }) => bar.update(step, steps),
@@ -175,7 +176,7 @@ export async function generateCommand(argv: string[], config: Config): Promise<n
     }
     const t = result.timings;
     process.stdout.write(
-      `${files.join('\n')}\nseed ${result.seed} · ${result.width}x${result.height} · ${resolved.scheduler}${resolved.karras ? ' (karras)' : ''} · ${t.unet_calls} steps\n` +
+      `${files.join('\n')}\nseed ${result.seed} · ${result.width}x${result.height} · ${resolved.scheduler}${resolved.karras ? ' (karras)' : ''} · ${resolved.steps} steps${t.unet_calls === resolved.steps ? '' : ` (${t.unet_calls} U-Net calls)`}\n` +
         `time ${(t.total_ms / 1000).toFixed(2)} s (text ${t.text_encoder_ms.toFixed(0)} ms, denoise ${t.denoise_ms.toFixed(0)} ms, vae ${t.vae_decoder_ms.toFixed(0)} ms, encode ${t.image_encode_ms.toFixed(0)} ms)\n`,
     );
     return 0;

@@ -1,12 +1,22 @@
-import { ConfigError, loadConfig } from '../config';
+import { ConfigError, loadConfig, type Config } from '../config';
 import { GiraffeError } from '../errors';
-import { devicesCommand } from './devices-command';
-import { generateCommand, generateUsage } from './generate-command';
-import { modelsCommand } from './models-command';
-import { serveCommand } from './serve-command';
-import { workerCommand } from './worker-command';
 
-const usage = `giraffe — self-hosted text-to-image on Stable Diffusion ONNX models
+type Command = (argv: string[], config: Config) => Promise<number>;
+
+// Each command's module is loaded when it runs, so that `giraffe serve` as an API
+// replica (REDIS_URL set) never loads onnxruntime, which generate and worker need.
+/* eslint-disable @typescript-eslint/no-require-imports -- lazy loads, on purpose */
+const generate = () => require('./generate-command') as typeof import('./generate-command');
+const commands: Readonly<Record<string, () => Command>> = {
+  generate: () => generate().generateCommand,
+  serve: () => (require('./serve-command') as typeof import('./serve-command')).serveCommand,
+  worker: () => (require('./worker-command') as typeof import('./worker-command')).workerCommand,
+  models: () => (require('./models-command') as typeof import('./models-command')).modelsCommand,
+  devices: () => (require('./devices-command') as typeof import('./devices-command')).devicesCommand,
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+const usage = () => `giraffe — self-hosted text-to-image on Stable Diffusion ONNX models
 
 Usage: giraffe <command> [options]
 
@@ -18,32 +28,24 @@ Commands:
   devices             what cpu, webgpu and cuda see here; --model: does it run there
   (each takes --help)
 
-${generateUsage}`;
+${generate().generateUsage}`;
 
 /** CLI entry: returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     const config = loadConfig();
+    const run = command !== undefined && Object.hasOwn(commands, command) ? commands[command] : undefined;
+    if (run) return await run()(rest, config);
     switch (command) {
-      case 'generate':
-        return await generateCommand(rest, config);
-      case 'serve':
-        return await serveCommand(rest, config);
-      case 'worker':
-        return await workerCommand(rest, config);
-      case 'models':
-        return await modelsCommand(rest, config);
-      case 'devices':
-        return await devicesCommand(rest, config);
       case undefined:
       case 'help':
       case '--help':
       case '-h':
-        process.stdout.write(usage);
+        process.stdout.write(usage());
         return command === undefined ? 2 : 0;
       default:
-        process.stderr.write(`giraffe: unknown command "${command}"\n\n${usage}`);
+        process.stderr.write(`giraffe: unknown command "${command}"\n\n${usage()}`);
         return 2;
     }
   } catch (err) {

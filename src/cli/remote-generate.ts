@@ -1,4 +1,5 @@
 import * as fs from 'node:fs/promises';
+import type { GenerateBody } from '../client/giraffe-client';
 import * as path from 'node:path';
 import { GiraffeClient, watchJob } from '../client';
 import { outputPaths } from './output-paths';
@@ -9,7 +10,7 @@ export interface RemoteGenerateOptions {
   readonly server: string;
   readonly apiKey?: string;
   /** The request body of `POST /v1/generate`. */
-  readonly body: Record<string, unknown>;
+  readonly body: GenerateBody;
   readonly out?: string;
 }
 

@@ -3,10 +3,9 @@ import closeWithGrace from 'close-with-grace';
 import { buildApp } from '../api';
 import type { Config } from '../config';
 import { createLogger } from '../logging';
-import { WorkerService } from '../worker';
+import type { WorkerService } from '../worker';
 import { ensureBuiltInModels } from './built-in-models';
 import { queueFromConfig } from './queue-from-config';
-import { startEmbeddedWorker } from './served-models';
 
 export const serveUsage = `Usage: giraffe serve [--host HOST] [--port PORT] [--device cpu|webgpu|cuda:N]
 
@@ -37,6 +36,9 @@ export async function serveCommand(argv: string[], config: Config): Promise<numb
   let extraModels: Record<string, string>;
   let worker: WorkerService | undefined;
   if (embedded) {
+    // Loaded here, not at the top: an API replica (REDIS_URL set) never loads the inference engine.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy load, on purpose
+    const { startEmbeddedWorker } = require('./served-models') as typeof import('./served-models');
     const started = await startEmbeddedWorker(config, driver, logger.child({ component: 'worker' }), {
       device: values.device,
     });

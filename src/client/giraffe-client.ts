@@ -1,3 +1,10 @@
+import type { JobRequest } from '../jobs/job-request';
+
+/** The body of `POST /v1/generate`: a job request, whose images may also be given as bytes. */
+export type GenerateBody = Omit<JobRequest, 'image' | 'mask_image'> & {
+  readonly image?: string | Uint8Array;
+  readonly mask_image?: string | Uint8Array;
+};
 /**
  * A small client of giraffe's HTTP API (Node 20's fetch). The job stream
  * lives in {@link watchJob}; this is the request/response half.
@@ -65,7 +72,7 @@ export class GiraffeClient {
    * with bytes in it (`image`, `mask_image` as Buffers) goes as
    * `multipart/form-data`, the bytes as file parts, so nothing is base64-encoded.
    */
-  async generate(body: Record<string, unknown>, options: { idempotencyKey?: string } = {}): Promise<Job> {
+  async generate(body: GenerateBody, options: { idempotencyKey?: string } = {}): Promise<Job> {
     const headers: Record<string, string> = options.idempotencyKey
       ? { 'idempotency-key': options.idempotencyKey }
       : {};

@@ -18,3 +18,6 @@ export {
   type PreviewFrameHeader,
   type StreamMessage,
 } from '../jobs/stream-protocol';
+/** The body of `POST /v1/generate`, as {@link GiraffeClient.generate} takes it. */
+export type { JobRequest } from '../jobs/job-request';
+export type { GenerateBody } from './giraffe-client';

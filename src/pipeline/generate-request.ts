@@ -298,3 +298,10 @@ export function resolveRequestWithImages(
   };
   return { request, images: { image: r.image, ...(r.mask_image ? { mask_image: r.mask_image } : {}) } };
 }
+
+/**
+ * What `generate()` takes: a request, or a resolved one (what a result or a job record holds,
+ * to make the same images again) with the input images' bytes beside it.
+ */
+export type PipelineRequest =
+  GenerateRequest | (ResolvedRequest & { readonly image?: Uint8Array; readonly mask_image?: Uint8Array });

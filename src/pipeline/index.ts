@@ -24,6 +24,7 @@ export {
   DEFAULT_INPAINT_STRENGTH,
   MAX_SEED,
   type GenerateRequest,
+  type PipelineRequest,
   type GenerationMode,
   type RequestImages,
   type ResizeMode,

@@ -1,4 +1,4 @@
-import type { ResolvedRequest } from './generate-request';
+import type { PipelineRequest, ResolvedRequest } from './generate-request';
 import {
   StableDiffusionPipeline,
   type GenerateOptions,
@@ -11,8 +11,10 @@ import { ThreadedPipeline } from './thread/threaded-pipeline';
 /** What both the threaded and the in-thread pipeline offer. */
 export interface Pipeline {
   readonly info: ModelInfo;
-  resolve(request: unknown): ResolvedRequest;
-  generate(request: unknown, options?: GenerateOptions): Promise<GenerateResult>;
+  /** The request with every default filled in (validated: a bad one throws GIRAFFE_ERR_INVALID_REQUEST). */
+  resolve(request: PipelineRequest): ResolvedRequest;
+  /** Runs one generation (validated as {@link resolve} does, since JavaScript callers pass anything). */
+  generate(request: PipelineRequest, options?: GenerateOptions): Promise<GenerateResult>;
   close(): Promise<void>;
 }
 

@@ -15,12 +15,13 @@ import { createScheduler, lcmGuidanceEmbedding, schedulerNames, type SchedulerNa
 import {
   generationMode,
   resolveRequestWithImages,
+  type PipelineRequest,
   type RequestImages,
   type ResolvedRequest,
 } from './generate-request';
 import { modelDefaults, type ModelDefaults } from './model-defaults';
 import { decodeLatents } from './stages/decode-latents';
-import { denoise, throwIfCanceled, type CancelSignal, type StepProgress } from './stages/denoise';
+import { denoise, stepOfCall, throwIfCanceled, type CancelSignal, type StepProgress } from './stages/denoise';
 import { encodeConditioning } from './stages/encode-conditioning';
 import { prepareModeLatents } from './stages/prepare-mode-latents';
 
@@ -122,7 +123,7 @@ export class StableDiffusionPipeline {
   }
 
   /** Validates a request against this model and fills in its defaults. */
-  resolve(request: unknown): ResolvedRequest {
+  resolve(request: PipelineRequest): ResolvedRequest {
     return this.#resolve(request).request;
   }
 
@@ -133,7 +134,7 @@ export class StableDiffusionPipeline {
     return resolved;
   }
 
-  async generate(request: unknown, options: GenerateOptions = {}): Promise<GenerateResult> {
+  async generate(request: PipelineRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
     const started = performance.now();
     const { request: r, images: inputs } = this.#resolve(request);
     const { model } = this;
@@ -201,6 +202,7 @@ export class StableDiffusionPipeline {
       classifierFree,
       timestepCond,
       rng,
+      steps: r.steps,
       onStep: checkpoints.wrap(options.onStep),
       signal: options.signal,
     }).catch((err: unknown) => {
@@ -249,7 +251,15 @@ export class StableDiffusionPipeline {
         session_run_ms: sessionRunMs,
         unet_calls: scheduler.timesteps.length - start.firstStep - checkpoints.startStep,
       },
-      resumed_from_step: checkpoints.startStep,
+      // In requested steps, as progress counts them (a checkpoint counts U-Net calls; PNDM makes one more).
+      resumed_from_step:
+        checkpoints.startStep === 0
+          ? 0
+          : stepOfCall(
+              checkpoints.startStep - 1,
+              scheduler.timesteps.length - start.firstStep,
+              Math.min(r.steps, scheduler.timesteps.length - start.firstStep),
+            ),
     };
   }
 

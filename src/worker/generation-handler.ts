@@ -10,7 +10,7 @@ import {
   type ReproducibilityRecord,
   type ResolvedJobRequest,
 } from '../jobs';
-import type { ModelInfo } from '../pipeline';
+import type { GenerateRequest, ModelInfo } from '../pipeline';
 import type { Logger } from 'pino';
 import { isGiraffeError } from '../errors';
 import type { CheckpointStore, JobContext, JobHandler, ResultStore } from '../queue';
@@ -117,7 +117,7 @@ function keepsCheckpoint(err: unknown, signal: AbortSignal): boolean {
  * `mask_image_sha256`. Bytes that are gone (retention passed) fail the job
  * for good: a retry cannot bring them back.
  */
-async function pipelineRequest(job: JobRecord, results: ResultStore): Promise<Record<string, unknown>> {
+async function pipelineRequest(job: JobRecord, results: ResultStore): Promise<GenerateRequest> {
   const request: Record<string, unknown> = {};
   // Only the fields that are set: the pipeline's schema is strict.
   for (const [key, value] of Object.entries(job.request)) if (value !== undefined) request[key] = value;
@@ -133,7 +133,8 @@ async function pipelineRequest(job: JobRecord, results: ResultStore): Promise<Re
     }
     request[name] = stored.data;
   }
-  return request;
+  // The record's fields were validated at submit; the pipeline checks them again.
+  return request as GenerateRequest;
 }
 
 /** A resolved request as the job record keeps it: input images by reference. */
@@ -210,8 +211,9 @@ export function createGenerationHandler(
           onStep: (p) => {
             const elapsed = performance.now() - started;
             // A resumed run's first step says so; its ETA counts only the steps this attempt ran.
-            if (resumed === 0 && resumeFrom !== undefined && p.step === resumeFrom.step + 1)
-              resumed = resumeFrom.step;
+            // (A checkpoint counts U-Net calls; progress, the requested steps: PNDM makes one call more.)
+            if (resumed === 0 && resumeFrom !== undefined && p.unetCall === resumeFrom.step + 1)
+              resumed = p.step - 1;
             const eta = (elapsed / (p.step - resumed)) * (p.steps - p.step);
             progress.offer({
               step: p.step,

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { readPngTextChunks, parseA1111Parameters } from '../../src';
 import { startDemoService } from '../helpers/demo-service';
+import { REDIS_URL } from '../helpers/redis';
 
 // Runs the built CLI (npm test builds first) as a user would.
 const run = promisify(execFile);
@@ -128,7 +129,7 @@ it('stops on an invalid setting, naming the variable', async () => {
 
 it('refuses a CUDA device when onnxruntime-node has no CUDA provider, saying how to install it', async () => {
   const r = await giraffe(['worker', '--device', 'cuda:0'], {
-    REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_URL,
     REDIS_PREFIX: '{giraffe-test-cli-cuda}',
   });
   expect(r.code).toBe(1);

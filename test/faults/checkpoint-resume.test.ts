@@ -139,7 +139,8 @@ it.each(killed)(
     console.info(
       `recovery after SIGKILL (${fields.scheduler}): ${resumedAt - killedAt} ms to a resumed step`,
     );
-    await expectResumedIdentical(id, events, fields, step);
+    // A checkpoint counts U-Net calls, progress the requested steps: PNDM's first step takes two calls.
+    await expectResumedIdentical(id, events, fields, fields.scheduler === 'pndm' ? step - 1 : step);
     await second.kill();
   },
   180_000,

@@ -7,6 +7,7 @@ import type { JobEvent, JobRecord } from '../../src/jobs';
 import { resolveRequest } from '../../src/pipeline';
 import { createQueueDriver, type QueueDriver } from '../../src/queue';
 import { killAll, readyWorkerId, startGiraffe, until, type Child } from '../helpers/processes';
+import { drained } from '../helpers/event-barrier';
 import { deleteKeys, REDIS_URL, testPrefix } from '../helpers/redis';
 import { writeSlowModel } from '../helpers/slow-model';
 
@@ -40,7 +41,13 @@ function startWorker(): Child {
 beforeAll(async () => {
   slowDir = path.join(tmp, 'models', 'slow');
   await writeSlowModel(slowDir, path.join(tmp, 'data'), 250);
-  driver = createQueueDriver({ redisUrl: REDIS_URL, prefix, dataDir: path.join(tmp, 'data') });
+  // The budget goes with each job from where it is queued: here, as in the workers' settings.
+  driver = createQueueDriver({
+    redisUrl: REDIS_URL,
+    prefix,
+    dataDir: path.join(tmp, 'data'),
+    maxAttempts: 20,
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -120,11 +127,11 @@ it(`${KILLS} SIGKILLs mid-step across two workers: every job succeeds exactly on
     120_000,
   );
   // The record turns `succeeded` just before the event goes out: wait for every final event,
-  // then a little longer, so a duplicate would have arrived too.
+  // then for a marker published after them, so a duplicate would have arrived too.
   const finals = (id: string) =>
     events.get(id)!.filter((e) => e.type === 'succeeded' || e.type === 'failed' || e.type === 'canceled');
   await until('every final event', () => jobs.every((j) => finals(j.id).length > 0));
-  await new Promise((r) => setTimeout(r, 500));
+  await Promise.all(jobs.map((j) => drained(driver, j.id, { events: events.get(j.id)! })));
   await Promise.all(stops.map((stop) => stop()));
 
   for (const job of jobs) expect(finals(job.id).map((e) => e.type)).toEqual(['succeeded']);

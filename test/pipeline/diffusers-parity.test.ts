@@ -49,7 +49,7 @@ describeWithShared(
           width: c.width,
           height: c.height,
         },
-        { onStep: (p) => steps.push(p.timestep) },
+        { onStep: (p) => steps.push(...p.unetTimesteps) },
       );
       expect(steps).toEqual(c.timesteps.map((t) => Math.fround(t)));
       const ours = await decodeRgb(result.images[0]);

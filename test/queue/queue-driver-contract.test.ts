@@ -12,6 +12,7 @@ import {
   resultOf,
   sleep,
   waitFor,
+  drained,
 } from './queue-fixtures';
 
 const succeed: JobHandler = async (job) => resultOf(job);
@@ -219,8 +220,7 @@ describe.each(driverKinds)('queue driver contract: %s', (kind) => {
 
       // A late subscriber gets no replay, but the record tells it everything.
       const late = await recordEvents(driver, id);
-      await sleep(50);
-      expect(late.events).toEqual([]);
+      expect(await drained(driver, id, late)).toEqual([]);
       await late.stop();
       await watch.stop();
     });
@@ -312,9 +312,15 @@ describe.each(driverKinds)('queue driver contract: %s', (kind) => {
         error: { code: 'GIRAFFE_ERR_GENERATION_FAILED', message: 'out of memory #2' },
       });
       expect(await driver.queue.get(id)).toMatchObject({ status: 'failed', attempts: 2 });
-      await sleep(100);
-      expect(calls).toBe(2);
-      expect(watch.types().filter((t) => t === 'failed')).toHaveLength(1);
+      // A second job through the same consumer, to its end (both its runs and back-off): a third
+      // run of the first, due 10 ms after its second failure, would have come by then.
+      const second = await driver.queue.enqueue({ model: 'm1', request });
+      await waitFor(
+        'the second job to fail',
+        async () => (await driver.queue.get(second.id))?.status === 'failed',
+      );
+      expect(calls).toBe(4);
+      expect((await drained(driver, id, watch)).filter((e) => e.type === 'failed')).toHaveLength(1);
     });
   });
 
@@ -360,8 +366,11 @@ describe.each(driverKinds)('queue driver contract: %s', (kind) => {
       expect((await watch.final()).type).toBe('canceled');
       expect(signal?.aborted).toBe(true);
       expect(await driver.queue.get(id)).toMatchObject({ status: 'canceled', attempts: 1 });
-      await sleep(100);
-      expect(watch.types()).toEqual(['queued', 'started', 'canceled']);
+      expect((await drained(driver, id, watch)).map((e) => e.type)).toEqual([
+        'queued',
+        'started',
+        'canceled',
+      ]);
       expect(await driver.queue.cancel(id)).toBe('already_finished');
     });
 
@@ -374,14 +383,19 @@ describe.each(driverKinds)('queue driver contract: %s', (kind) => {
       expect(await driver.queue.cancel(canceled.id)).toBe('canceled');
       driver.consume('m1', succeed, { workerId: 'w' });
       await waitFor('both ends', () => ended.length === 2);
-      await sleep(50);
-      expect(ended).toEqual([canceled.id, waiting.id]);
-      // Unsubscribed: a later end is not delivered.
+      // A third end, awaited, comes after any duplicate of the first two would have.
+      const third = await driver.queue.enqueue({ model: 'm1', request });
+      await waitFor('the third end', () => ended.includes(third.id));
+      expect(ended).toEqual([canceled.id, waiting.id, third.id]);
+      // Unsubscribed: a later end is not delivered (a second subscriber, on the same delivery
+      // path, hears it; by then the first would have too).
       await stop();
+      const witness: string[] = [];
+      const stopWitness = await driver.events.subscribeEnded((id) => witness.push(id));
       const later = await driver.queue.enqueue({ model: 'm1', request });
-      await waitFor('the later job', async () => (await driver.queue.get(later.id))?.status === 'succeeded');
-      await sleep(50);
-      expect(ended).toEqual([canceled.id, waiting.id]);
+      await waitFor('the later end', () => witness.includes(later.id));
+      await stopWitness();
+      expect(ended).toEqual([canceled.id, waiting.id, third.id]);
     });
 
     it('answers already_finished and not_found', async () => {

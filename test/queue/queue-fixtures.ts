@@ -136,3 +136,5 @@ export function aborted(signal: AbortSignal): Promise<void> {
     else signal.addEventListener('abort', () => resolve(), { once: true });
   });
 }
+
+export { drained } from '../helpers/event-barrier';

@@ -7,6 +7,7 @@ import type { JobEvent, JobRecord } from '../../src/jobs';
 import { createQueueDriver, type QueueDriver } from '../../src/queue';
 import { resolveRequest } from '../../src/pipeline';
 import { deleteKeys, REDIS_URL, testPrefix } from '../helpers/redis';
+import { drained } from '../helpers/event-barrier';
 import { writeSlowModel } from '../helpers/slow-model';
 
 // Real `giraffe worker` processes (the built CLI) on a real Redis, running a
@@ -156,7 +157,8 @@ it('a worker killed mid-job loses nothing: the other finishes it, and clients se
     60_000,
   );
   await until('the final event', async () => finalEvents(events).length > 0);
-  await new Promise((r) => setTimeout(r, 300));
+  // Everything published for the job so far has arrived once a marker published now has.
+  await drained(driver, job.id, { events });
   await stop();
   expect(final.worker).toBe(idB);
   expect(final.attempts).toBe(2);
@@ -199,10 +201,10 @@ it('SIGTERM past the grace period hands the running job back to the queue for an
     },
     60_000,
   );
-  // The record turns `succeeded` just before the event is published: wait for the event, then a
-  // little longer so a duplicate would have arrived too.
+  // The record turns `succeeded` just before the event is published: wait for the event, then for
+  // a marker published after it, so a duplicate would have arrived too.
   await until('the final event', async () => finalEvents(events).length > 0);
-  await new Promise((r) => setTimeout(r, 300));
+  await drained(driver, job.id, { events });
   await stop();
   expect(done.worker).toBe(idB);
   expect(finalEvents(events)).toHaveLength(1);

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { GiraffeError, errorCatalogue, type ErrorCode } from '../../errors';
 import { modelIdSchema, type JobRecord } from '../../jobs';
-import { generateRequestSchema, requestLimits } from '../../pipeline/generate-request';
+import { generateRequestSchema, requestLimits } from '../../pipeline/contract';
 import { acceptMultipart } from '../multipart-body';
 import { openAiModelId } from '../openai-models';
 import { submitJob } from '../submit-job';

@@ -64,9 +64,14 @@ export class CheckpointTaker {
     return (p) => {
       onStep?.(p);
       if (this.options.checkpoint === undefined) return;
-      this.#last = { step: p.step, steps: p.steps, latents: p.latents };
+      // Checkpoints count U-Net calls (what the loop resumes after), not the requested steps
+      // progress shows: PNDM makes one call more.
+      this.#last = { step: p.unetCall, steps: p.unetCalls, latents: p.latents };
       // The last step needs none: the run is about to end.
-      if (p.step < p.steps && performance.now() - this.#lastAt >= this.options.checkpoint.intervalMs) {
+      if (
+        p.unetCall < p.unetCalls &&
+        performance.now() - this.#lastAt >= this.options.checkpoint.intervalMs
+      ) {
         this.#save();
       }
     };

@@ -16,6 +16,8 @@ export const DEMO_HIDDEN_SIZE = 32;
 const GRID = 8;
 /** RMS of the decoded target (before tanh) per unit of guidance: w = 7.5 lands near 0.6, vivid but not clipped flat, w = 1 still tints. */
 const TARGET_RGB_RMS = 0.08;
+/** Side of the window (latent pixels, odd) that sets the demo U-Net's "coarse" noise. */
+const NOISE_POOL = 17;
 
 /**
  * SD 1.x latent → RGB factors (rows R, G, B; columns = latent channels), the
@@ -166,12 +168,14 @@ function targetBasis(): Float32Array {
  * coloured blobs on an 8×8 grid that is resized (linearly) to h×w.
  */
 /**
- * How sure the demo U-Net is: its ε is the exact one times
- * 1/(1 + (σ/σ_c)²). Like a real model it sees mostly noise at high σ, so its
+ * How sure the demo U-Net is: its ε is the exact one less 1 − 1/(1 + (σ/σ_c)²)
+ * of the exact one's coarse part. Like a real model it sees mostly noise at high σ, so its
  * predicted x₀ (what previews show) starts noisy and sharpens into the
  * picture, and it is exact as σ → 0, so the sigma schedulers still land on
  * the target. The `exact` variant (ε exact at every σ) is the tests' oracle
- * for the schedulers.
+ * for the schedulers. The doubt covers only the coarse part of ε (its mean
+ * over a window): the noise a run keeps is then soft, seed-dependent shading;
+ * doubt of the fine part left DDIM, PNDM and LCM pictures grainy and blocky.
  */
 export const DEMO_SIGMA_CONFIDENT = 2;
 
@@ -245,7 +249,15 @@ export function buildDemoUnet(
   if (!options.exact) {
     const ratio = g.op('Div', [sigma, g.scalar('sigma_confident', DEMO_SIGMA_CONFIDENT)]);
     const confidence = g.op('Reciprocal', [g.op('Add', [g.op('Mul', [ratio, ratio]), g.scalar('one_c', 1)])]);
-    eps = g.op('Mul', [exact, confidence]);
+    // Unsure of the coarse part of the noise only: the fine part (the latent-pixel grain) is
+    // predicted exactly, so whatever noise a run keeps is smooth — seed-dependent shading, not
+    // the 8-pixel blocks the decoder would make of grain.
+    const coarse = g.op('AveragePool', [exact], {
+      kernel_shape: [NOISE_POOL, NOISE_POOL],
+      pads: Array(4).fill((NOISE_POOL - 1) / 2),
+      count_include_pad: 0,
+    });
+    eps = g.op('Sub', [exact, g.op('Mul', [coarse, g.op('Sub', [g.scalar('one_u', 1), confidence])])]);
   }
   g.output('out_sample', 'float32', ['batch', 4, 'height', 'width'], eps);
   return g;

@@ -16,7 +16,7 @@ import { modelIndex, sd15SchedulerConfig, unetConfig, vaeConfig, writeJson } fro
  * Version of what {@link writeDemoModel} writes. Bump it whenever the
  * generator's output changes, so existing data directories regenerate.
  */
-export const DEMO_MODEL_VERSION = 3;
+export const DEMO_MODEL_VERSION = 4;
 
 /** Name of the marker file that says which generator wrote a directory. */
 export const DEMO_MARKER_FILE = 'giraffe.json';

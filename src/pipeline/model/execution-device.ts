@@ -79,7 +79,7 @@ export function assertDeviceAvailable(device: string): Device {
       throw new GiraffeError(
         'GIRAFFE_ERR_DEVICE_UNAVAILABLE',
         `--device ${device}: this onnxruntime-node has no CUDA provider. Reinstall it with CUDA support ` +
-          `(ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci, on a machine with the CUDA 12 runtime and cuDNN 9), ` +
+          `(ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js, on a machine with the CUDA 12 runtime and cuDNN 9), ` +
           `or use --device webgpu (any GPU with a Vulkan driver, no extra install) or --device cpu.`,
         { device },
       );

@@ -65,6 +65,7 @@ export function createScheduler(
   if (options.karras === true && !factory.karras) {
     const supported = schedulerNames.filter((n) => factories[n].karras);
     throw requestError(`Scheduler ${name} has no Karras sigmas; they exist for ${supported.join(', ')}`, {
+      field: 'karras',
       scheduler: name,
     });
   }

@@ -12,5 +12,6 @@ export {
   type TimestepSpacing,
 } from './types';
 export { createScheduler, isSchedulerName } from './create-scheduler';
+export { checkSchedulerRequest } from './check-scheduler-request';
 export { lcmGuidanceEmbedding } from './lcm-guidance-embedding';
 export { alphasCumprod, betasFor } from './noise-schedule';

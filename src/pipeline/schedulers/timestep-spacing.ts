@@ -15,10 +15,7 @@ export function checkStepCount(scheduler: SchedulerName, steps: number, max: num
   if (!Number.isInteger(steps) || steps < 1 || steps > max) {
     throw requestError(
       `Scheduler ${scheduler}: the step count must be an integer from 1 to ${max} (got ${steps})`,
-      {
-        scheduler,
-        steps,
-      },
+      { field: 'steps', scheduler, steps },
     );
   }
 }

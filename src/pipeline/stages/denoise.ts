@@ -9,11 +9,22 @@ import type { AddedConditioning } from './encode-prompt-sdxl';
 
 /** What the pipeline reports after every denoising step. */
 export interface StepProgress {
-  /** 1-based index of the step just finished. */
+  /** 1-based index of the step just finished, 1 … {@link steps}. */
   readonly step: number;
-  /** Number of U-Net evaluations in this run (PNDM's PLMS warm-up adds one). */
+  /**
+   * The steps the request asked for. PNDM evaluates the U-Net once more
+   * (its PLMS warm-up; 21 calls for 20 steps): progress still counts 20, one
+   * report per step; timings and reproducibility count the calls (`unet_calls`).
+   */
   readonly steps: number;
+  /** The timestep of the step's last U-Net call. */
   readonly timestep: number;
+  /** Every timestep the U-Net was called with for this step, in order (two for PNDM's first). */
+  readonly unetTimesteps: readonly number[];
+  /** U-Net calls of this run done so far, this step's included (what a checkpoint resumes after). */
+  readonly unetCall: number;
+  /** U-Net calls this run makes (the schedule's, less those image-to-image skips). */
+  readonly unetCalls: number;
   /** The latents after this step, [batch, channels, height/8, width/8]. */
   readonly latents: Float32Array;
   /** The predicted clean latents x₀ at this step: what previews are made from. */
@@ -41,7 +52,12 @@ export interface DenoiseInput {
   readonly added?: AddedConditioning;
   /** Draws the noise of stochastic schedulers; continues the seed's stream after the initial latents. */
   readonly rng: NumpyRandomState;
-  /** Steps of this run already done (resumed from a checkpoint): the loop starts after them (after `firstStep`). @defaultValue 0 */
+  /**
+   * The step count the request asked for, which progress counts (at most one per U-Net call of
+   * this run). @defaultValue one per U-Net call
+   */
+  readonly steps?: number;
+  /** U-Net calls of this run already done (resumed from a checkpoint): the loop starts after them (after `firstStep`). @defaultValue 0 */
   readonly startStep?: number;
   readonly onStep?: (progress: StepProgress) => void;
   readonly signal?: CancelSignal;
@@ -49,6 +65,16 @@ export interface DenoiseInput {
   readonly firstStep?: number;
   /** What the generation mode changes in the loop (image-to-image, inpainting). */
   readonly hooks?: DenoiseHooks;
+}
+
+/**
+ * The requested step (1 … steps) that U-Net call `call` (0-based, of `calls`)
+ * belongs to, the calls spread evenly over the steps from the start: with
+ * PNDM's one extra call, the first two (its PLMS warm-up, which redoes the
+ * first step from the same sample) make step 1. The last call ends the last step.
+ */
+export function stepOfCall(call: number, calls: number, steps: number): number {
+  return call === calls - 1 ? steps : Math.floor((call * steps) / calls) + 1;
 }
 
 function checkFinite(data: Float32Array, what: string): void {
@@ -166,6 +192,9 @@ export async function denoise(input: DenoiseInput): Promise<Float32Array> {
   // The guided batch (the U-Net's sample twice), one buffer for every step:
   // onnxruntime reads it only during the awaited call.
   const doubled = classifierFree ? new Float32Array(inputCount * 2) : null;
+  const calls = timesteps.length - first;
+  const steps = Math.min(input.steps ?? calls, calls);
+  let unetTimesteps: number[] = [];
   let latents = input.latents;
   for (let i = first + (input.startStep ?? 0); i < timesteps.length; i++) {
     throwIfCanceled(signal);
@@ -188,14 +217,23 @@ export async function denoise(input: DenoiseInput): Promise<Float32Array> {
     const stepNoise = scheduler.isStochastic ? input.rng.randnFloat32(count) : undefined;
     const result = scheduler.step(noise, t, latents, stepNoise ? { noise: stepNoise } : undefined);
     latents = hooks?.afterStep ? hooks.afterStep(result.prevSample, i) : result.prevSample;
+    unetTimesteps.push(t);
+    const step = stepOfCall(i - first, calls, steps);
+    const last = i === timesteps.length - 1;
+    // One report per requested step: a call that does not finish its step stays quiet.
+    if (!last && stepOfCall(i + 1 - first, calls, steps) === step) continue;
     onStep?.({
-      step: i + 1 - first,
-      steps: timesteps.length - first,
+      step,
+      steps,
       timestep: t,
+      unetTimesteps,
+      unetCall: i + 1 - first,
+      unetCalls: calls,
       latents,
       predictedOriginal: result.predOriginalSample,
       shape: input.shape,
     });
+    unetTimesteps = [];
   }
   checkFinite(latents, 'the final latents');
   return latents;

@@ -3,6 +3,7 @@
  * blocks the thread it is called on for the whole U-Net step, so the model
  * lives here and the main thread stays free for timers, I/O and lock renewal.
  */
+import type { GenerateRequest } from '../generate-request';
 import { parentPort, workerData } from 'node:worker_threads';
 import { GiraffeError, type SerializedGiraffeError } from '../../errors';
 import { adoptWebgpuLock } from '../model/webgpu-lock';
@@ -65,7 +66,8 @@ async function main(): Promise<void> {
       };
       try {
         const result = await pipeline.generate(
-          { ...request, ...images },
+          // A resolved request is a valid request (its size lists are read-only; the schema's are not).
+          { ...request, ...images } as GenerateRequest,
           {
             signal,
             onStep: wantSteps
@@ -80,6 +82,9 @@ async function main(): Promise<void> {
                       step: p.step,
                       steps: p.steps,
                       timestep: p.timestep,
+                      unetTimesteps: p.unetTimesteps,
+                      unetCall: p.unetCall,
+                      unetCalls: p.unetCalls,
                       latents,
                       predictedOriginal,
                       shape: p.shape,

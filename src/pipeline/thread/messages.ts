@@ -36,6 +36,9 @@ export type FromThread =
       readonly step: number;
       readonly steps: number;
       readonly timestep: number;
+      readonly unetTimesteps: readonly number[];
+      readonly unetCall: number;
+      readonly unetCalls: number;
       readonly latents: Float32Array;
       readonly predictedOriginal: Float32Array;
       readonly shape: readonly [number, number, number, number];

@@ -6,6 +6,7 @@ import {
   generationMode,
   resolveRequestWithImages,
   type RequestImages,
+  type PipelineRequest,
   type ResolvedRequest,
 } from '../generate-request';
 import type {
@@ -120,7 +121,7 @@ export class ThreadedPipeline {
   }
 
   /** Validates a request against this model and fills in its defaults (seed included). */
-  resolve(request: unknown): ResolvedRequest {
+  resolve(request: PipelineRequest): ResolvedRequest {
     return this.#resolve(request).request;
   }
 
@@ -133,7 +134,7 @@ export class ThreadedPipeline {
     return resolved;
   }
 
-  generate(request: unknown, options: GenerateOptions = {}): Promise<GenerateResult> {
+  generate(request: PipelineRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
     if (this.#closed || this.#closing)
       return Promise.reject(new GiraffeError('GIRAFFE_ERR_PIPELINE_CLOSED', 'the pipeline is closed'));
     let resolved: ResolvedRequest;

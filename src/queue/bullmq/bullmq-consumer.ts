@@ -117,7 +117,8 @@ export class BullmqConsumer implements ModelConsumer {
         // An idle worker asks for work at least every second (BullMQ: 5): a job handed back on
         // SIGTERM has been seen to wait out a whole blocking call before another worker took it.
         drainDelay: 1,
-        // Stalls count against the attempts: a job that kills every worker ends failed.
+        // Stalls count against the attempts (see attemptTally, which counts both); BullMQ's own
+        // stall limit is a backstop: a job that kills every worker ends failed.
         maxStalledCount: Math.max(0, settings.maxAttempts - 1),
       },
     );
@@ -183,10 +184,15 @@ export class BullmqConsumer implements ModelConsumer {
         await this.#releaseOnce(id, run);
         throw new WaitingError();
       }
-      const outcome = await this.#lifecycle.run(this.#handler, started, run.controller.signal, {
-        failuresBefore: job.attemptsMade,
-        maxAttempts: job.opts.attempts ?? 1,
-      });
+      const tally = attemptTally(job);
+      if (tally.failuresBefore >= tally.maxAttempts) {
+        // Its earlier runs (failed or stalled) used the whole budget: end it without running again.
+        const spent: FinalState = { status: 'failed', error: budgetSpentError(job, tally.maxAttempts) };
+        const lock = run.token === undefined ? undefined : { key: this.#lockKey(id), token: run.token };
+        await this.#lifecycle.finish(id, spent, { attempt: run.attempt, lock });
+        throw new FinalOutcomeError(spent);
+      }
+      const outcome = await this.#lifecycle.run(this.#handler, started, run.controller.signal, tally);
       if (run.handedBack) {
         // Stopped by close(): the handler has saved its checkpoint; now another worker may take it.
         // Released before BullMQ hears of it: it ignores a WaitingError and leaves the job to us.
@@ -266,6 +272,30 @@ export class BullmqConsumer implements ModelConsumer {
     if (run.attempt !== undefined) await this.#lifecycle.requeue(id, run.attempt).catch(() => false);
     if (run.token !== undefined) await run.job.moveToWait(run.token).catch(() => undefined);
   }
+}
+
+/**
+ * Where a job stands against JOB_MAX_ATTEMPTS — the one count of the retry
+ * budget. BullMQ keeps two: `attemptsMade` (runs that failed, which its
+ * `attempts` limits) and `stalledCounter` (runs whose worker died or froze
+ * holding the job, which `maxStalledCount` limits apart), so 3 attempts once
+ * allowed 2 stalls and 3 failures, 5 runs. Both spend the same budget here;
+ * a hand-back on shutdown (moveToWait with our lock) is neither.
+ */
+export function attemptTally(job: Pick<QueueJob, 'attemptsMade' | 'stalledCounter' | 'opts'>): {
+  readonly failuresBefore: number;
+  readonly maxAttempts: number;
+} {
+  return { failuresBefore: job.attemptsMade + job.stalledCounter, maxAttempts: job.opts.attempts ?? 1 };
+}
+
+function budgetSpentError(job: QueueJob, maxAttempts: number): JobError {
+  return {
+    code: 'GIRAFFE_ERR_GENERATION_FAILED',
+    message:
+      `gave up: earlier runs used all ${maxAttempts} attempts ` +
+      `(${job.attemptsMade} failed, ${job.stalledCounter} lost with their worker)`,
+  };
 }
 
 /** True when `promise` settled within `ms`. */

@@ -4,38 +4,11 @@ import { LuaScript } from './lua-script';
 import { guarded } from './redis-connections';
 import type { RedisKeys } from './redis-keys';
 
-/** Values of the live workers; ids whose key expired leave the set in the same step. KEYS: set. ARGV: key prefix. */
-const liveWorkers = new LuaScript(`
-local values = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local value = redis.call('GET', ARGV[1] .. id)
-  if value then table.insert(values, value) else redis.call('SREM', KEYS[1], id) end
-end
-return values
-`);
+/** Values of the live workers (see `lua/live-workers.lua`). */
+export const liveWorkers = LuaScript.fromFile('live-workers');
 
-/**
- * Notes models without a live worker, forgets the others, in one step (API replicas may race).
- * KEYS: hash. ARGV: now, then the unserved models. Returns model, since, model, since …
- */
-const noteUnserved = new LuaScript(`
-local keep = {}
-for i = 2, #ARGV do
-  keep[ARGV[i]] = true
-  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[1])
-end
-local all = redis.call('HGETALL', KEYS[1])
-local out = {}
-for i = 1, #all, 2 do
-  if keep[all[i]] then
-    table.insert(out, all[i])
-    table.insert(out, all[i + 1])
-  else
-    redis.call('HDEL', KEYS[1], all[i])
-  end
-end
-return out
-`);
+/** Notes models without a live worker, forgets the others (see `lua/note-unserved.lua`). */
+export const noteUnserved = LuaScript.fromFile('note-unserved');
 
 /**
  * Workers announce themselves under `<prefix>:worker:<id>` (JSON with a TTL)

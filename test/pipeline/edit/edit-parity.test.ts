@@ -66,7 +66,7 @@ describeWithShared(
           ...(c.mask_image ? { mask_image: fs.readFileSync(path.join(dir, c.mask_image)) } : {}),
           ...(c.kind === 'img2img' ? { strength: c.strength } : c.kind === 'inpaint' ? { strength: 1 } : {}),
         },
-        { onStep: (p) => timesteps.push(p.timestep) },
+        { onStep: (p) => timesteps.push(...p.unetTimesteps) },
       );
       expect(timesteps).toEqual(c.unet_timesteps.map((t) => Math.fround(t)));
       expect(result.timings.unet_calls).toBe(c.unet_timesteps.length);

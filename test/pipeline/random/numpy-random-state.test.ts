@@ -101,10 +101,13 @@ describe('NumpyRandomState', () => {
     expect(draws.every((u) => u >= 0 && u < 1)).toBe(true);
   });
 
-  it('draws a 1x4x128x128 tensor quickly', () => {
-    const start = performance.now();
+  // How fast: bench/ measures it (no timed tests: the CPUs here are shared).
+  it('draws a 1x4x128x128 tensor of standard normals', () => {
     const x = new NumpyRandomState(1).randnFloat32(4 * 128 * 128);
     expect(x).toHaveLength(65536);
-    expect(performance.now() - start).toBeLessThan(500);
+    const mean = x.reduce((s, v) => s + v, 0) / x.length;
+    const variance = x.reduce((s, v) => s + (v - mean) ** 2, 0) / x.length;
+    expect(Math.abs(mean)).toBeLessThan(0.02);
+    expect(Math.abs(variance - 1)).toBeLessThan(0.03);
   });
 });

@@ -31,6 +31,8 @@ describe('fixText (ftfy subset)', () => {
     ['Content-type: text/plain\r\n\r\nHi.', 'Content-type: text/plain\n\nHi.'],
     ['\ufeffWhere do you want to go today?', 'Where do you want to go today?'],
     ['cafe\u0301', 'café'],
+    // HTML5 names too, and their upper-cased spelling (ftfy's chardata builds its table from html5).
+    ['&check; &CHECK; &STARF;', '\u2713 \u2713 \u2605'],
   ])('%j → %j', (input, expected) => {
     expect(fixText(input)).toBe(expected);
   });
@@ -50,11 +52,50 @@ describe('htmlUnescape (Python html.unescape)', () => {
   ])('%j → %j', (input, expected) => {
     expect(htmlUnescape(input)).toBe(expected);
   });
+
+  // HTML5 names, which openai/CLIP's clean-up decodes (the goldens' recipe:
+  // ftfy.fix_text, then html.unescape twice). Each expected value is what
+  // CPython 3.11's html.unescape returned for the input.
+  it.each([
+    ['&check;', '\u2713'],
+    ['&checkmark;', '\u2713'],
+    ['&star;&starf;', '\u2606\u2605'],
+    ['&hearts;&heartsuit;', '\u2665\u2665'],
+    ['&approx;&ap;', '\u2248\u2248'],
+    ['&Lt;', '\u226a'],
+    ['&smashp;', '\u2a33'],
+    ['&fjlig;', 'fj'],
+    ['&bne;', '=\u20e5'],
+    ['&nGt;', '\u226b\u20d2'],
+    ['&ThickSpace;', '\u205f\u200a'],
+    ['&NewLine;&Tab;', '\n\t'],
+    ['&NotGreaterFullEquality;', '&NotGreaterFullEquality;'],
+    ['&CHECK;', '&CHECK;'],
+    ['&notit;', '\u00acit;'],
+    ['&notin;', '\u2209'],
+    ['&ampx;', '&x;'],
+    ['&aacutex', '\u00e1x'],
+    ['&Aacute', '\u00c1'],
+    ['&QUOT&quot', '""'],
+    ['&gt5 &LTx &lt', '>5 <x <'],
+    ['&#128512;&#x1F600', '\u{1f600}\u{1f600}'],
+    ['&#65;&#x42', 'AB'],
+    ['&#8364', '\u20ac'],
+    ['&#xD800;', '\ufffd'],
+    ['&#xfdd0;&#x7f;', ''],
+    ['&#13;', '\r'],
+  ])('HTML5: %j → %j', (input, expected) => {
+    expect(htmlUnescape(input)).toBe(expected);
+  });
 });
 
 describe('cleanClipText', () => {
   it('fixes, unescapes twice, collapses whitespace and lower-cases', () => {
     expect(cleanClipText('  Salt &amp;amp; PEPPER\u00a0\u00a0 &lt;3\n')).toBe('salt & pepper <3');
+  });
+
+  it('decodes HTML5 entities the way openai/CLIP does (html.unescape twice)', () => {
+    expect(cleanClipText('A &check; and a &star; &amp;check;')).toBe('a \u2713 and a \u2606 \u2713');
   });
 
   it('maps stray C1 controls through Windows-1252 and collapses line separators', () => {

@@ -1,0 +1,10 @@
+-- running → queued while ARGV[1] is the running attempt.
+-- KEYS: job, stream. ARGV: attempt, channel, event, keep, ttl.
+local v = redis.call('HMGET', KEYS[1], 'status', 'attempts')
+if v[1] == 'running' and v[2] == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'status', 'queued')
+  redis.call('HDEL', KEYS[1], 'progress', 'worker')
+  emit(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+  return 1
+end
+return 0

@@ -1,0 +1,22 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { serveUsage } from '../src/cli/serve-command';
+import { taesdFiles } from '../src/pipeline/preview/taesd-preview';
+
+// The docs say where a TAESD decoder goes and what `giraffe serve --device` does: kept in step
+// with the code that looks for the files and parses the flag.
+const root = path.resolve(__dirname, '..');
+const read = (file: string) => fs.readFileSync(path.join(root, file), 'utf8');
+
+it('docs/previews.md names every place a worker looks for a TAESD decoder, and where to get one', () => {
+  const doc = read('docs/previews.md');
+  for (const file of taesdFiles) expect(doc).toContain(`<model>/${file}`);
+  expect(doc).toContain('madebyollin/taesd');
+  expect(doc).toMatch(/deinferno\/taesd-onnx[\s\S]*vae_decoder\/model\.onnx/);
+  expect(read('README.md')).toContain('[docs/previews.md](docs/previews.md)');
+});
+
+it('the README documents `giraffe serve --device` as serve --help gives it', () => {
+  const flags = /\[--device ([^\]]+)\]/.exec(serveUsage)![1];
+  expect(read('README.md')).toContain(`giraffe serve [--host HOST] [--port PORT] [--device ${flags}]`);
+});
