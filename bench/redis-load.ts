@@ -53,6 +53,8 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'info',
     MAX_QUEUE_DEPTH: '1000000',
     RATE_LIMIT_MAX: '1000000',
+    // One client submits every job: the per-key job limit would refuse most of them.
+    MAX_JOBS_PER_KEY: '1000000',
     PORT: '0',
     HOST: '127.0.0.1',
   };

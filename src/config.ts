@@ -74,6 +74,12 @@ export const configSchema = z.object({
   /** The rate-limit window in ms. @defaultValue `60000` */
   RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000).max(86_400_000).default(60_000),
   /**
+   * Failed authentications (wrong API keys, bad stream tokens) one client
+   * address may make per RATE_LIMIT_WINDOW_MS; beyond it, its requests that
+   * need a key get 429 with Retry-After until the window ends. @defaultValue `20`
+   */
+  AUTH_FAILURE_MAX: z.coerce.number().int().min(1).max(1_000_000).default(20),
+  /**
    * Key that signs the short-lived, job-scoped stream tokens (browsers cannot
    * set headers on a WebSocket). Give every API replica the same value; unset,
    * each process makes its own and its tokens work only there.
@@ -96,6 +102,12 @@ export const configSchema = z.object({
   PREVIEW_MIN_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   /** Waiting jobs per model beyond which new jobs are refused with 503. @defaultValue `1000` */
   MAX_QUEUE_DEPTH: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  /**
+   * Unfinished (queued or running) jobs one API key may have at once; without
+   * API_KEYS, one client address. Beyond it new jobs get 429 with Retry-After.
+   * @defaultValue `100`
+   */
+  MAX_JOBS_PER_KEY: z.coerce.number().int().min(1).max(1_000_000).default(100),
   /**
    * Serve the AUTOMATIC1111-compatible API (`/sdapi/v1/*`) that open-webui,
    * SillyTavern and other A1111 clients speak (docs/a1111-api.md).
@@ -175,6 +187,29 @@ export const configSchema = z.object({
   WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   /** Limit of one webhook attempt (connect, send, answer), in ms. @defaultValue `10000` */
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /**
+   * OpenAI model names that `POST /v1/images/generations` runs on a model of
+   * ours, as `alias=model` pairs separated by commas (`dall-e-3=sd15,gpt-image-1=demo`).
+   * `GET /v1/models` lists them. Any other model name that is not served here
+   * is OpenAI's 404 `model_not_found`, never a silent substitute.
+   * @defaultValue empty: no aliases
+   */
+  OPENAI_MODEL_ALIASES: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      const aliases: Record<string, string> = {};
+      for (const pair of (s ?? '').split(',')) {
+        if (pair.trim() === '') continue;
+        const m = /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*=\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*$/.exec(pair);
+        if (!m) {
+          ctx.addIssue({ code: 'custom', message: `"${pair.trim()}" is not alias=model` });
+          return z.NEVER;
+        }
+        aliases[m[1]] = m[2];
+      }
+      return aliases;
+    }),
   /**
    * Hugging Face Hub (or a mirror of it) that `giraffe models pull` downloads from.
    * @defaultValue `https://huggingface.co`

@@ -20,9 +20,11 @@ export const errorCatalogue = {
   GIRAFFE_ERR_JOB_NOT_FOUND: { status: 404, title: 'Job not found', retryable: false },
   GIRAFFE_ERR_IMAGE_NOT_FOUND: { status: 404, title: 'Image not found', retryable: false },
   GIRAFFE_ERR_JOB_FINISHED: { status: 409, title: 'Job already finished', retryable: false },
+  GIRAFFE_ERR_JOB_EXISTS: { status: 409, title: 'Job id already taken', retryable: false },
   GIRAFFE_ERR_JOB_NOT_FINISHED: { status: 409, title: 'Job has no images yet', retryable: true },
   GIRAFFE_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests', retryable: true },
   GIRAFFE_ERR_QUEUE_FULL: { status: 503, title: 'Queue is full', retryable: true },
+  GIRAFFE_ERR_TOO_MANY_JOBS: { status: 429, title: 'Too many unfinished jobs', retryable: true },
   GIRAFFE_ERR_IDEMPOTENCY_CONFLICT: {
     status: 409,
     title: 'Idempotency key reused with a different request',

@@ -88,6 +88,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     LOG_LEVEL: 'info',
     ORT_INTRA_OP_THREADS: '1',
     RATE_LIMIT_MAX: '1000000',
+    // One client submits every job: the per-key job limit would refuse most of them.
+    MAX_JOBS_PER_KEY: '1000000',
     MAX_QUEUE_DEPTH: String(Math.max(1000, options.inflight * 2)),
   };
   const processes = new Map<string, GiraffeProcess>();

@@ -28,6 +28,7 @@ import { playgroundRoutes } from './routes/playground';
 import { StreamConnections } from './streams/stream-connections';
 import type { FeedLimits } from './streams/job-feed';
 import { StreamHub } from './streams/stream-hub';
+import { websocketErrorHandler } from './streams/websocket-errors';
 import { unservedJobSweeper } from './unserved-job-sweeper';
 
 export interface AppDependencies {
@@ -123,6 +124,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       limits: {
         previewDropBytes: deps.config.STREAM_PREVIEW_DROP_BYTES,
         closeBytes: deps.config.STREAM_CLOSE_BYTES,
+        recheckMs: deps.config.STREAM_PING_MS,
       },
     },
   });
@@ -138,7 +140,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(problemHandlers);
   // Before auth: its onRequest hook marks upgrade requests, so a refused upgrade's socket gets closed.
   // Frames from clients are small control messages; anything larger is refused (close code 1009).
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 }, errorHandler: websocketErrorHandler });
   // A1111 clients send the key as a Basic password: translated for the key check, on /sdapi/v1/* only.
   if (deps.config.A1111_API) await app.register(a1111BasicAuth);
   await app.register(apiKeyAuth);

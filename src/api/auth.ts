@@ -1,5 +1,7 @@
 import fp from 'fastify-plugin';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { presentedKey } from './api-keys';
+import { authFailuresOf, type AuthFailures } from './auth-failures';
 import { problemFor, sendProblem } from './problem';
 
 declare module 'fastify' {
@@ -31,6 +33,7 @@ export const apiKeyAuth = fp(
     app.decorateRequest('owner', null);
     app.decorateRequest('authenticated', true);
     const { keys, streamTokens } = app.giraffe;
+    const failures = authFailuresOf(app);
     if (!keys.enabled) app.log.warn('API_KEYS is not set: the API is open to anyone who can reach it');
     app.addHook('onRequest', async (request, reply) => {
       const config = request.routeOptions.config;
@@ -39,10 +42,12 @@ export const apiKeyAuth = fp(
         const token = (request.query as { token?: unknown }).token;
         const jobId = (request.params as { id?: unknown }).id;
         if (typeof token === 'string' && typeof jobId === 'string') {
+          if (await refusedForFailures(failures, request, reply)) return reply;
           try {
             request.owner = streamTokens.verify(token, jobId);
             return;
           } catch (err) {
+            await failures.record(request.ip);
             const detail = err instanceof Error ? err.message : 'stream token is not valid';
             return sendProblem(reply, problemFor('GIRAFFE_ERR_AUTH_REQUIRED', detail));
           }
@@ -53,7 +58,10 @@ export const apiKeyAuth = fp(
         }
       }
       if (!keys.enabled || config?.public) return;
+      if (key !== undefined && (await refusedForFailures(failures, request, reply))) return reply;
       const owner = key === undefined ? undefined : keys.identify(key);
+      // A wrong key is a guess worth counting; a missing one is not.
+      if (owner === undefined && key !== undefined) await failures.record(request.ip);
       if (owner === undefined) {
         const detail =
           key === undefined
@@ -70,3 +78,26 @@ export const apiKeyAuth = fp(
   },
   { name: 'giraffe-auth' },
 );
+
+/**
+ * Answers 429 (and returns true) when the client's address made too many
+ * failed authentications in this window: its credentials are not even
+ * checked until the window ends, so guessing keys gets nowhere fast.
+ */
+async function refusedForFailures(
+  failures: AuthFailures,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<boolean> {
+  const waitS = await failures.blockedFor(request.ip);
+  if (waitS === 0) return false;
+  sendProblem(
+    reply,
+    problemFor(
+      'GIRAFFE_ERR_RATE_LIMITED',
+      `too many failed authentications from this address; retry after ${waitS} s`,
+    ),
+    { 'retry-after': String(waitS) },
+  );
+  return true;
+}

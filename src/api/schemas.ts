@@ -109,6 +109,8 @@ const resolvedRequestSchema = jobRequestObject
     model: true,
     webhook_url: true,
     webhook_events: true,
+    webhook_include_prompt: true,
+    // A resolved request never carries image bytes; the edit fields appear only on image requests.
     image: true,
     mask_image: true,
     strength: true,
@@ -276,6 +278,20 @@ export const modelListSchema = z.looseObject({
       .meta({ id: 'Model' }),
   ),
   default: z.string().describe('The model used when a request names none.'),
+  object: z.literal('list').describe("OpenAI's list marker: `models.list()` of an OpenAI SDK reads `data`."),
+  data: z
+    .array(
+      z
+        .looseObject({
+          id: z.string(),
+          object: z.literal('model'),
+          created: count,
+          owned_by: z.string(),
+          alias_of: z.string().optional().describe('An OPENAI_MODEL_ALIASES name: the model it runs on.'),
+        })
+        .meta({ id: 'OpenAIModel' }),
+    )
+    .describe("The served models (and their aliases) as OpenAI's `Model` objects."),
 });
 
 export const healthSchema = z.looseObject({ status: z.literal('ok') });

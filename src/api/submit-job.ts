@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { GiraffeError } from '../errors';
+import { GiraffeError, isGiraffeError } from '../errors';
 import type { InputImageName, JobRecord, ResolvedJobRequest } from '../jobs';
 import type { EnqueuedJob } from '../queue';
 import type { WebhookSubscription } from '../jobs/job-request';
@@ -9,6 +9,9 @@ import { checkSchedulerRequest, resolveRequest, type GenerateRequest } from '../
 import { idempotent } from './idempotency';
 import { acceptEdit, resolveEdit, type EditInput } from './edit-request';
 import { assertModeSupported, requestMode } from './model-modes';
+import { activeJobLimit } from './active-jobs';
+import { clientScope } from './client-scope';
+import { refuseUnreachableWebhook } from './webhook-destination';
 import { servedModel } from './served-model';
 
 /**
@@ -38,6 +41,7 @@ export async function submitJob(
       },
     );
   }
+  if (webhook) await refuseUnreachableWebhook(webhook.url, config);
   // A name the deployment does not know is refused before any image is decoded; whether a worker
   // serves it is checked for new jobs only, below (a replay returns the job it made).
   const catalogued = await catalog.get(modelId);
@@ -52,12 +56,12 @@ export async function submitJob(
   let created: EnqueuedJob | undefined;
   const { jobId, replayed } = await idempotent(
     idempotency,
-    request.owner ?? '_',
+    clientScope(request),
     typeof key === 'string' ? key : undefined,
     // Images count by their hash: the fingerprint never hashes megabytes of base64 twice.
     accepted.fingerprintBody(idempotencyBody),
     config.RETENTION_SECONDS * 1000,
-    async () => {
+    async (jobId) => {
       // Checked for new jobs only: a replay returns the job it made even once its model is unserved.
       const model = await servedModel(catalog, modelId);
       const text = resolveRequest(
@@ -67,37 +71,43 @@ export async function submitJob(
       const resolved: ResolvedJobRequest = { ...text, ...resolveEdit(accepted, edit) };
       // Each scheduler's own limits (karras, step counts), refused now rather than by the worker later.
       if (model.schedulerConfig) checkSchedulerRequest(resolved.scheduler, model.schedulerConfig, resolved);
-      const id = randomUUID();
+      // An Idempotency-Key's job id is fixed when the key is claimed: enqueueing it is the idempotent step.
+      const id = jobId ?? randomUUID();
       // Stored once, beside the job's results (same retention, deleted with them), before the job is
       // visible to a worker; the record keeps only their hash, size and dimensions.
       const stored = Object.entries(accepted.images) as [
         InputImageName,
         { data: Buffer; ref: { content_type: string } },
       ][];
-      let job: EnqueuedJob;
-      try {
-        await Promise.all(
-          stored.map(([name, img]) =>
-            driver.results.putInput(id, name, { data: img.data, content_type: img.ref.content_type }),
-          ),
-        );
-        job = await driver.queue.enqueue({
-          id,
-          model: modelId,
-          request: resolved,
-          owner: request.owner,
-          request_id: request.id,
-          webhook,
-          maxDepth: config.MAX_QUEUE_DEPTH,
-        });
-      } catch (err) {
-        if (stored.length > 0) await driver.results.delete(id).catch(() => undefined);
-        throw err;
-      }
-      request.log.info({ job_id: job.id, model: modelId }, 'job queued');
-      created = job;
-      return job.id;
+      return activeJobLimit(app).admit(clientScope(request), request.id, async () => {
+        let job: EnqueuedJob;
+        try {
+          await Promise.all(
+            stored.map(([name, img]) =>
+              driver.results.putInput(id, name, { data: img.data, content_type: img.ref.content_type }),
+            ),
+          );
+          job = await driver.queue.enqueue({
+            id,
+            model: modelId,
+            request: resolved,
+            owner: request.owner,
+            request_id: request.id,
+            webhook,
+            maxDepth: config.MAX_QUEUE_DEPTH,
+          });
+        } catch (err) {
+          // The id taken already is the key's own job (a retry): its inputs are that job's, keep them.
+          if (stored.length > 0 && !isGiraffeError(err, 'GIRAFFE_ERR_JOB_EXISTS'))
+            await driver.results.delete(id).catch(() => undefined);
+          throw err;
+        }
+        request.log.info({ job_id: job.id, model: modelId }, 'job queued');
+        created = job;
+        return job.id;
+      });
     },
+    async (jobId) => (await driver.queue.get(jobId)) !== undefined,
   );
   if (created) {
     const { position, ...job } = created;

@@ -142,21 +142,30 @@ export const webhookRequestFields = {
     .max(webhookEventTypes.length)
     .refine((events) => new Set(events).size === events.length, { message: 'must not repeat an event' })
     .optional(),
+  /** Webhook bodies leave the prompts out (receivers' logs are not ours) unless this is true. */
+  webhook_include_prompt: z.boolean().optional(),
 };
 
 /** Where a job's webhooks go and which of its events are sent. */
 export interface WebhookSubscription {
   readonly url: string;
   readonly events: readonly WebhookEventType[];
+  /** Whether deliveries show the prompt and negative prompt (`webhook_include_prompt`). @defaultValue false */
+  readonly include_prompt?: boolean;
 }
 
 /** The subscription a request asks for (events default to `completed`), or undefined when it names no `webhook_url`. */
 export function webhookSubscriptionOf(fields: {
   readonly webhook_url?: string;
   readonly webhook_events?: readonly WebhookEventType[];
+  readonly webhook_include_prompt?: boolean;
 }): WebhookSubscription | undefined {
   if (fields.webhook_url === undefined) return undefined;
-  return { url: fields.webhook_url, events: [...(fields.webhook_events ?? ['completed'])] };
+  return {
+    url: fields.webhook_url,
+    events: [...(fields.webhook_events ?? ['completed'])],
+    ...(fields.webhook_include_prompt ? { include_prompt: true } : {}),
+  };
 }
 
 /**

@@ -101,6 +101,8 @@ export const streamCloseCodes = {
   tooSlow: 4008,
   /** The client missed a ping's pong. */
   unresponsive: 4009,
+  /** The job no longer exists (it expired, or the store lost it): nothing more will come. */
+  jobGone: 4404,
 } as const;
 
 /** A JSON message of the stream (a text frame, or an SSE event whose name is its `type`). */

@@ -266,6 +266,9 @@ export class JobLifecycle {
     if (started.cancelRequested || canceledBy(signal)) return { status: 'canceled' };
     try {
       const result = await handler(started.record, this.#context(started.record, signal));
+      // A cancel that reached the job before it ended wins, even past its last step: the API
+      // answered it with 202, a promise that the job ends canceled (issue 17, item 10).
+      if (canceledBy(signal)) return { status: 'canceled' };
       return { status: 'succeeded', result };
     } catch (err) {
       return classifyError(err, signal, tally, this.settings);

@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
 /** Why an address is (or is not) a place webhooks may go. Only `public` is reachable without the allowlist. */
 export type AddressClass =
@@ -13,85 +14,80 @@ export type AddressClass =
   | 'reserved';
 
 type Family = 'ipv4' | 'ipv6';
-type Ranges = ReadonlyArray<readonly [AddressClass, string, number]>;
 
-// IANA special-purpose registries (RFC 6890 and successors). Documentation,
-// benchmarking and other never-routed ranges count as `reserved`: refusing
-// them costs nothing and closes odd routes into a network.
-const ipv4Ranges: Ranges = [
-  ['unspecified', '0.0.0.0', 8],
-  ['private', '10.0.0.0', 8],
-  ['cgnat', '100.64.0.0', 10],
-  ['loopback', '127.0.0.0', 8],
-  ['link_local', '169.254.0.0', 16],
-  ['private', '172.16.0.0', 12],
-  ['reserved', '192.0.0.0', 24],
-  ['reserved', '192.0.2.0', 24],
-  ['reserved', '192.88.99.0', 24],
-  ['private', '192.168.0.0', 16],
-  ['reserved', '198.18.0.0', 15],
-  ['reserved', '198.51.100.0', 24],
-  ['reserved', '203.0.113.0', 24],
-  ['multicast', '224.0.0.0', 4],
-  ['reserved', '240.0.0.0', 4],
-];
-const ipv6Ranges: Ranges = [
-  ['unspecified', '::', 128],
-  ['loopback', '::1', 128],
-  // IPv4-compatible (deprecated) and NAT64 addresses embed an IPv4 address a gateway may reach.
-  ['reserved', '::', 96],
-  ['reserved', '64:ff9b::', 96],
-  ['reserved', '64:ff9b:1::', 48],
-  ['reserved', '100::', 64],
-  ['reserved', '2001:db8::', 32],
-  ['unique_local', 'fc00::', 7],
-  ['link_local', 'fe80::', 10],
+// ipaddr.js (a maintained registry of the IANA special-purpose ranges, RFC
+// 6890 and successors) names the range; this maps its names onto our
+// classes. Anything special that is not named here (documentation,
+// benchmarking, AS112, AMT, ORCHID, Teredo, 6to4, segment routing …) counts as
+// `reserved`: refusing it costs nothing and closes odd routes into a network.
+const ipv4Classes: Readonly<Record<string, AddressClass>> = {
+  unicast: 'public',
+  unspecified: 'unspecified',
+  private: 'private',
+  carrierGradeNat: 'cgnat',
+  loopback: 'loopback',
+  linkLocal: 'link_local',
+  multicast: 'multicast',
+};
+const ipv6Classes: Readonly<Record<string, AddressClass>> = {
+  unicast: 'public',
+  unspecified: 'unspecified',
+  loopback: 'loopback',
+  linkLocal: 'link_local',
+  uniqueLocal: 'unique_local',
   // Site-local, deprecated by RFC 3879 but still routed inside some networks.
-  ['private', 'fec0::', 10],
-  ['multicast', 'ff00::', 8],
-];
+  deprecatedSiteLocal: 'private',
+  multicast: 'multicast',
+};
 
-function blockLists(ranges: Ranges, family: Family): ReadonlyArray<readonly [AddressClass, BlockList]> {
-  // Most specific first, so `::1` is loopback rather than the `::/96` it sits in.
-  return [...ranges]
-    .sort((a, b) => b[2] - a[2])
-    .map(([cls, net, prefix]) => {
-      const list = new BlockList();
-      list.addSubnet(net, prefix, family);
-      return [cls, list] as const;
-    });
+/** Strict parse: dotted-quad IPv4 (no `0x7f.1` shorthands) or IPv6, brackets and zone id dropped. */
+function parseIp(address: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  const bare = address.replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '');
+  if (ipaddr.IPv4.isValidFourPartDecimal(bare)) return ipaddr.IPv4.parse(bare);
+  if (ipaddr.IPv6.isValid(bare)) return ipaddr.IPv6.parse(bare);
+  return undefined;
 }
-const ipv4Lists = blockLists(ipv4Ranges, 'ipv4');
-const ipv6Lists = blockLists(ipv6Ranges, 'ipv6');
 
 /**
- * An IP address in canonical form, IPv4-mapped IPv6 (`::ffff:127.0.0.1`,
- * `::ffff:7f00:1`) unwrapped to the IPv4 address it reaches; undefined when
- * `address` is not an IP address.
+ * The IPv4 address an IPv6 address reaches as such: IPv4-mapped
+ * (`::ffff:127.0.0.1`, `::ffff:7f00:1`, RFC 4291) and IPv4-translated
+ * (`::ffff:0:7f00:1`, RFC 6145) addresses, which a dual-stack socket or a
+ * translator delivers to the embedded IPv4 address.
+ */
+function embeddedIpv4(ip: ipaddr.IPv6): ipaddr.IPv4 | undefined {
+  const range = ip.range();
+  if (range !== 'ipv4Mapped' && range !== 'rfc6145') return undefined;
+  const bytes = ip.toByteArray();
+  return new ipaddr.IPv4(bytes.slice(12, 16));
+}
+
+/**
+ * An IP address in canonical form, IPv4-mapped and IPv4-translated IPv6
+ * (`::ffff:127.0.0.1`, `::ffff:7f00:1`, `::ffff:0:7f00:1`) unwrapped to the
+ * IPv4 address it reaches; undefined when `address` is not an IP address.
  */
 export function normalizeAddress(address: string): { address: string; family: Family } | undefined {
-  const bare = address.replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '');
-  const version = isIP(bare);
-  if (version === 4) return { address: bare, family: 'ipv4' };
-  if (version !== 6) return undefined;
-  // The WHATWG URL parser prints IPv6 in its canonical compressed form.
-  const canonical = new URL(`http://[${bare}]/`).hostname.slice(1, -1);
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
-  if (mapped) {
-    const hi = parseInt(mapped[1], 16);
-    const lo = parseInt(mapped[2], 16);
-    return { address: [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.'), family: 'ipv4' };
-  }
-  return { address: canonical, family: 'ipv6' };
+  const ip = parseIp(address);
+  if (!ip) return undefined;
+  if (ip.kind() === 'ipv4') return { address: ip.toString(), family: 'ipv4' };
+  const v4 = embeddedIpv4(ip as ipaddr.IPv6);
+  if (v4) return { address: v4.toString(), family: 'ipv4' };
+  return { address: ip.toString(), family: 'ipv6' };
 }
 
 /** The class of an IP address; anything that is not an IP address is `reserved` (refused). */
 export function classifyAddress(address: string): AddressClass {
-  const ip = normalizeAddress(address);
+  const ip = parseIp(address);
   if (!ip) return 'reserved';
-  const lists = ip.family === 'ipv4' ? ipv4Lists : ipv6Lists;
-  for (const [cls, list] of lists) if (list.check(ip.address, ip.family)) return cls;
-  return 'public';
+  if (ip.kind() === 'ipv4') return ipv4Classes[ip.range()] ?? 'reserved';
+  const v6 = ip as ipaddr.IPv6;
+  const v4 = embeddedIpv4(v6);
+  if (v4) return ipv4Classes[v4.range()] ?? 'reserved';
+  const range = v6.range();
+  // IPv4-compatible addresses (`::7f00:1`, deprecated by RFC 4291) embed an IPv4 address a
+  // gateway may reach; ipaddr.js counts them as unicast.
+  if (range === 'unicast' && v6.parts.slice(0, 6).every((part) => part === 0)) return 'reserved';
+  return ipv6Classes[range] ?? 'reserved';
 }
 
 /**

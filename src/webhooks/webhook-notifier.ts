@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isGiraffeError } from '../errors';
 import { finalEventTypes, type JobEventDraft, type JobRecord } from '../jobs';
@@ -7,6 +7,7 @@ import { WebhookAllowlist } from './address-guard';
 import { postWebhook, type ResolveHost } from './http-post';
 import { deriveWebhookSecret, SIGNATURE_HEADER, signPayload } from './signature';
 import type { WebhookEventType, WebhookSubscription } from '../jobs/job-request';
+import { webhookEvent, webhookResult, type WebhookEvent, type WebhookResult } from './webhook-privacy';
 
 export interface WebhookNotifierOptions {
   /** WEBHOOK_SECRET: each owner's signing secret is derived from it (see `deriveWebhookSecret`). */
@@ -32,14 +33,19 @@ export interface WebhookPayload {
   readonly created_at: string;
   readonly job: WebhookJob;
   /** The job event that caused the delivery (with its `seq`, except the worker's own `started`). */
-  readonly event: JobEventDraft;
+  readonly event: WebhookEvent;
 }
 
-/** The job as a webhook shows it: its state without the request (prompts stay out of third-party logs). */
+/**
+ * The job as a webhook shows it: its state without the request, and its result without the prompts
+ * unless the job asked for them (see `webhookResult`): prompts stay out of third-party logs.
+ */
 export type WebhookJob = Pick<JobRecord, 'id' | 'model' | 'status' | 'created_at' | 'attempts'> &
-  Partial<Pick<JobRecord, 'started_at' | 'finished_at' | 'progress' | 'result' | 'error' | 'request_id'>>;
+  Partial<Pick<JobRecord, 'started_at' | 'finished_at' | 'progress' | 'error' | 'request_id'>> & {
+    readonly result?: WebhookResult;
+  };
 
-function webhookJob(record: JobRecord): WebhookJob {
+function webhookJob(record: JobRecord, includePrompt: boolean): WebhookJob {
   const {
     id,
     model,
@@ -62,7 +68,7 @@ function webhookJob(record: JobRecord): WebhookJob {
     started_at,
     finished_at,
     progress,
-    result,
+    result: result && webhookResult(result, includePrompt),
     error,
     request_id,
   };
@@ -118,6 +124,14 @@ export class WebhookNotifier {
     try {
       watch.unsubscribe = await this.events.subscribe(job.id, (event) => {
         if (event.type === 'preview') return;
+        if (event.type === 'started' && event.attempt !== job.attempts) {
+          // Another attempt has started (this worker was stopped or lost its lock): its worker sends now.
+          this.#options.logger.info(
+            { job_id: job.id, attempt: job.attempts, taken_by: event.attempt },
+            'webhook: another attempt took the job',
+          );
+          return this.#unwatch(watch);
+        }
         if (event.type === 'progress') {
           if (wants.has('progress') && watch.pending === 0) this.#enqueue(watch, 'progress', event);
         } else if (finalEventTypes.has(event.type)) {
@@ -154,12 +168,22 @@ export class WebhookNotifier {
     const log = logger.child({ job_id: watch.job.id, webhook: type });
     try {
       const record = (await this.queue.get(watch.job.id).catch(() => undefined)) ?? watch.job;
+      if (type === 'completed' && record.attempts !== watch.job.attempts) {
+        // The fenced ending decides who sends: the attempt that ended the job is the record's, and
+        // that attempt's worker sends `completed`. This one was overtaken while it was stopped.
+        log.info(
+          { attempt: watch.job.attempts, ended_by: record.attempts },
+          'webhook: another attempt ended the job',
+        );
+        return;
+      }
+      const include = watch.subscription.include_prompt === true;
       const payload: WebhookPayload = {
-        id: randomUUID(),
+        id: deliveryId(watch.job, type, event),
         type,
         created_at: new Date().toISOString(),
-        job: webhookJob(record),
-        event,
+        job: webhookJob(record, include),
+        event: webhookEvent(event, include),
       };
       const secret = deriveWebhookSecret(this.#options.secret, watch.job.owner);
       await this.#send(watch.subscription.url, JSON.stringify(payload), payload.id, secret, log);
@@ -221,4 +245,22 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * A delivery's id, the same whoever makes it and however often: one per job
+ * for `completed`, one per attempt for `started`, one per event for
+ * `progress`. Receivers deduplicate on it, so even a delivery made twice (a
+ * worker that resumed after its job had moved on) is taken once.
+ */
+function deliveryId(job: JobRecord, type: WebhookEventType, event: JobEventDraft): string {
+  const which =
+    type === 'completed'
+      ? 'completed'
+      : type === 'started'
+        ? `started:${job.attempts}`
+        : `progress:${(event as { seq?: number }).seq ?? event.at}`;
+  const hex = createHash('sha256').update(`${job.id}\n${which}`).digest('hex');
+  // UUID-shaped (version 8: custom), as the ids were before.
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${((parseInt(hex[16], 16) & 3) | 8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

@@ -17,6 +17,7 @@ import type { CheckpointStore, JobContext, JobHandler, ResultStore } from '../qu
 import type { DeviceGate } from './device-gate';
 import { JobCheckpoints } from './job-checkpoints';
 import type { ModelFingerprint } from './model-fingerprint';
+import { LatestProgress } from './latest-progress';
 import { latentRgbFactors } from '../pipeline/preview';
 import type { ModelHost } from './model-host';
 import { PreviewMaker } from './preview-maker';
@@ -187,7 +188,9 @@ export function createGenerationHandler(
         taesd: pool.taesd,
         factors: latentRgbFactors[pipeline.info.latentFormat],
       });
-      let pending: Promise<void> = Promise.resolve();
+      // Progress goes out in step order, the newest only while the bus is slow (or away): a slow bus
+      // never blocks the denoising thread, and what waits for it stays bounded.
+      const progress = new LatestProgress((p) => context.progress(p));
       const checkpoints =
         options.checkpoints &&
         new JobCheckpoints(
@@ -212,18 +215,13 @@ export function createGenerationHandler(
             if (resumed === 0 && resumeFrom !== undefined && p.unetCall === resumeFrom.step + 1)
               resumed = p.step - 1;
             const eta = (elapsed / (p.step - resumed)) * (p.steps - p.step);
-            // Progress goes out in step order; a slow bus never blocks the denoising thread.
-            pending = pending
-              .then(() =>
-                context.progress({
-                  step: p.step,
-                  steps: p.steps,
-                  elapsed_ms: Math.round(elapsed),
-                  eta_ms: Math.round(eta),
-                  ...(resumed > 0 ? { resumed_from_step: resumed } : {}),
-                }),
-              )
-              .catch(() => undefined);
+            progress.offer({
+              step: p.step,
+              steps: p.steps,
+              elapsed_ms: Math.round(elapsed),
+              eta_ms: Math.round(eta),
+              ...(resumed > 0 ? { resumed_from_step: resumed } : {}),
+            });
             previews.offer(p);
           },
         })
@@ -233,7 +231,7 @@ export function createGenerationHandler(
           else await checkpoints?.discard();
           throw err;
         });
-      await pending;
+      await progress.flush();
       // The last step's preview goes out before the job's final event.
       await previews.flush();
       const contentType = contentTypes[output.request.output_format];

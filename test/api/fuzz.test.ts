@@ -42,6 +42,8 @@ beforeAll(async () => {
     LOG_LEVEL: 'silent',
     // Thousands of requests from one key: rate limiting would answer most of them before validation.
     RATE_LIMIT_MAX: '1000000',
+    // Hundreds of wrong keys from one address: the failed-authentication limit would answer them with 429.
+    AUTH_FAILURE_MAX: '1000000',
     // Small, so that over-the-limit uploads stay cheap to generate.
     MAX_INPUT_IMAGE_BYTES: String(MAX_IMAGE_BYTES),
     MAX_INPUT_IMAGE_PIXELS: String(MAX_IMAGE_PIXELS),

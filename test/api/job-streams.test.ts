@@ -262,7 +262,8 @@ describe.each(drivers)('job streams: %s driver', (kind) => {
     const sock = openSocket(streamOf(job, '&previews=none'));
     await sock.next((m) => m.type === 'progress');
     const canceled = await client.cancel(job.id);
-    expect(canceled).toMatchObject({ cancel: 'cancel_requested' });
+    // The answer waits (up to 5 s) for the running job to act on it: canceled by then, or still stopping.
+    expect(['canceled', 'cancel_requested']).toContain(canceled.cancel);
     expect((await sock.closed).code).toBe(1000);
     expect(keptEvents(sock.messages).at(-1)).toMatchObject({ type: 'canceled', job_id: job.id });
     expect(keptEvents(sock.messages).filter((e) => finalTypes.has(e.type))).toHaveLength(1);
@@ -347,9 +348,12 @@ describe.each(drivers)('job streams: %s driver', (kind) => {
   }, 30_000);
 
   it('drops previews for a client that does not read, then disconnects it; others are served', async () => {
-    // Pings far apart: only the unread bytes can be what disconnects the stuck client.
+    // Pings far apart: the stuck client is not cut for a missed pong. Its previews stop once it leaves
+    // 1 KiB unread; it is let go when the job ends (its close handshake is never answered). The close
+    // limit is above one preview frame: a single frame larger than it is dropped, not a reason to cut
+    // off a client that reads (issue 17, item 6, tested in stream-endings.test.ts).
     await start(
-      { STREAM_PREVIEW_DROP_BYTES: '1024', STREAM_CLOSE_BYTES: '65536', STREAM_PING_MS: '600000' },
+      { STREAM_PREVIEW_DROP_BYTES: '1024', STREAM_CLOSE_BYTES: '8388608', STREAM_PING_MS: '600000' },
       false,
     );
     const job = await demoJob({ width: 512, height: 512, steps: 40 });
@@ -412,7 +416,8 @@ describe.each(drivers)('job streams: %s driver', (kind) => {
   }, 60_000);
 
   it('keeps a subscription slot while the job is read: a burst cannot subscribe twice or past the limit', async () => {
-    await start({}, false);
+    // More waiting jobs from one client than MAX_JOBS_PER_KEY allows by default.
+    await start({ MAX_JOBS_PER_KEY: '1000' }, false);
     const jobs: Job[] = [];
     for (let i = 0; i <= MAX_SUBSCRIPTIONS; i++) jobs.push(await demoJob({ steps: 2, seed: i }));
     const sock = openSocket(`${ws}/v1/stream`);

@@ -15,7 +15,7 @@ let baseURL: string;
 let client: OpenAI;
 
 beforeAll(async () => {
-  service = await startDemoService({ env: { API_KEYS: KEY } });
+  service = await startDemoService({ env: { API_KEYS: KEY, OPENAI_MODEL_ALIASES: 'gpt-image-1=demo' } });
   ({ app, driver } = service);
   await app.listen({ port: 0, host: '127.0.0.1' });
   baseURL = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1`;
@@ -47,7 +47,9 @@ describe('POST /v1/images/generations through the openai SDK', () => {
 
   it('returns absolute URLs (the default) that serve the images to the same key', async () => {
     const { data: res, response } = await client.images
-      .generate(params({ ...fast, model: 'dall-e-3', quality: 'hd', style: 'vivid', output_format: 'webp' }))
+      .generate(
+        params({ ...fast, model: 'gpt-image-1', quality: 'hd', style: 'vivid', output_format: 'webp' }),
+      )
       .withResponse();
     const jobId = response.headers.get('x-giraffe-job-id');
     expect(res.data).toEqual([{ url: `${baseURL}/jobs/${jobId}/images/0` }]);
@@ -91,6 +93,19 @@ describe('POST /v1/images/generations through the openai SDK', () => {
     const error = await client.images.generate(params({ ...fast, model: 'sdxl' })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotFoundError);
     expect(error).toMatchObject({ param: 'model', code: 'model_not_found' });
+  });
+
+  // Issue 17, item 19: `dall-e-3` used to run silently on the default model. Only the documented
+  // aliases (OPENAI_MODEL_ALIASES; here gpt-image-1) map; any other OpenAI name is OpenAI's 404.
+  it('an OpenAI model name without an alias raises NotFoundError and queues nothing', async () => {
+    const before = await driver.queue.depth();
+    const error = await client.images
+      .generate(params({ ...fast, model: 'dall-e-3' }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotFoundError);
+    expect(error).toMatchObject({ status: 404, param: 'model', code: 'model_not_found' });
+    expect((error as Error).message).toMatch(/dall-e-3/);
+    expect(await driver.queue.depth()).toBe(before);
   });
 
   it('a wrong key raises AuthenticationError', async () => {
@@ -175,5 +190,22 @@ describe('the error envelope on the wire', () => {
     // The rest of the API keeps problem+json.
     const elsewhere = await fetch(`${baseURL}/generate`, { method: 'POST' });
     expect(elsewhere.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  });
+});
+
+// Issue 17, item 19: `models.list()` of the SDK read `data` from GET /v1/models, which had none.
+describe('GET /v1/models through the openai SDK', () => {
+  it('lists the served models and the aliases of served models', async () => {
+    const page = await client.models.list();
+    expect(page.data).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ id: 'demo', object: 'model', owned_by: 'giraffe' }),
+        expect.objectContaining({ id: 'gpt-image-1', object: 'model', alias_of: 'demo' }),
+      ]),
+    );
+    expect(page.data.map((m) => m.id)).not.toContain('dall-e-3');
+    const ids: string[] = [];
+    for await (const model of client.models.list()) ids.push(model.id);
+    expect(ids).toEqual(page.data.map((m) => m.id));
   });
 });

@@ -284,6 +284,24 @@ describe('the playground page', () => {
     await context.close();
   });
 
+  // Issue 17, item 20: after a finished job, a request refused by validation left that job's
+  // "step 2/2" and full bar on the page, as if the refused request had run.
+  it("clears the last job's progress when the next request is refused", async () => {
+    const { page, context, problems } = await newPage();
+    await load(page, openBase);
+    await fillForm(page, { prompt: 'a quick giraffe', width: '64', height: '64', steps: '2' });
+    await page.click('#generate');
+    await eventually(async () => expect(await text(page, '#status')).toMatch(/^Done in /), 30_000);
+    expect(await text(page, '#eta')).toMatch(/^step \d+\/\d+$/);
+    await fillForm(page, { width: '100' });
+    await page.click('#generate');
+    await eventually(async () => expect(await text(page, '#status')).toBe('Not submitted.'));
+    expect(await text(page, '#eta')).toBe('');
+    expect(await page.evaluate<number>(`document.getElementById('progress').value`)).toBe(0);
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 60_000);
+
   it('fits a phone screen without sideways scrolling', async () => {
     const { page, context, problems } = await newPage({ width: 360, height: 740 });
     await load(page, openBase);

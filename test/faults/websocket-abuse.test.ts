@@ -18,7 +18,11 @@ let port: number;
 let client: GiraffeClient;
 
 beforeAll(async () => {
-  service = await startDemoService({ env: { API_KEYS: KEY, STREAM_PING_MS: '1000' } });
+  service = await startDemoService({
+    // On loopback the flood and the polite client share an address: the failed-authentication limit
+    // (AUTH_FAILURE_MAX, tested in test/api/auth-limits.test.ts) would shut both out.
+    env: { API_KEYS: KEY, STREAM_PING_MS: '1000', AUTH_FAILURE_MAX: '1000000' },
+  });
   base = await service.app.listen({ port: 0, host: '127.0.0.1' });
   port = Number(new URL(base).port);
   client = new GiraffeClient({ baseUrl: base, apiKey: KEY });

@@ -77,7 +77,7 @@ describe.each(driverKinds)('queue driver contract: %s', (kind) => {
       const id = randomUUID();
       expect((await driver.queue.enqueue({ id, model: 'm1', request })).id).toBe(id);
       await expect(driver.queue.enqueue({ id, model: 'm1', request })).rejects.toMatchObject({
-        code: 'GIRAFFE_ERR_REQUEST_INVALID',
+        code: 'GIRAFFE_ERR_JOB_EXISTS',
       });
       await expect(driver.queue.enqueue({ id: '../etc', model: 'm1', request })).rejects.toBeInstanceOf(
         GiraffeError,
@@ -86,6 +86,25 @@ describe.each(driverKinds)('queue driver contract: %s', (kind) => {
         GiraffeError,
       );
       await expect(driver.queue.enqueue({ model: 'a:b', request })).rejects.toBeInstanceOf(GiraffeError);
+    });
+
+    // Issue 17, item 13: the API makes Idempotency-Keys atomic by enqueueing with the key's job id.
+    it('takes an id once however many enqueue it at the same time: one job, the rest GIRAFFE_ERR_JOB_EXISTS', async () => {
+      const driver = harness.make();
+      const id = randomUUID();
+      const tries = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) =>
+          driver.queue.enqueue({ id, model: 'm1', request: { ...request, seed: i } }),
+        ),
+      );
+      expect(tries.filter((t) => t.status === 'fulfilled')).toHaveLength(1);
+      for (const t of tries.filter((t): t is PromiseRejectedResult => t.status === 'rejected')) {
+        expect(t.reason).toMatchObject({ code: 'GIRAFFE_ERR_JOB_EXISTS', status: 409 });
+      }
+      expect(await driver.queue.depth('m1')).toBe(1);
+      const won = tries.find((t) => t.status === 'fulfilled') as PromiseFulfilledResult<{ request: unknown }>;
+      expect((await driver.queue.get(id))?.request).toEqual(won.value.request);
+      expect((await driver.queue.list()).filter((j) => j.id === id)).toHaveLength(1);
     });
 
     it('refuses a job, recording nothing, while its model already has maxDepth jobs waiting', async () => {

@@ -49,6 +49,16 @@ describe('classifyAddress', () => {
     ['::FFFF:10.1.2.3', 'private'],
     ['0:0:0:0:0:ffff:a9fe:a9fe', 'link_local'],
     ['::ffff:8.8.8.8', 'public'],
+    // IPv4-translated IPv6 (RFC 6145) reaches its IPv4 address too (issue 17)
+    ['::ffff:0:7f00:1', 'loopback'],
+    ['::ffff:0:127.0.0.1', 'loopback'],
+    ['::ffff:0:a00:1', 'private'],
+    // ranges that embed or tunnel to other addresses, and never-routed ones
+    ['2002:7f00:1::1', 'reserved'],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'reserved'],
+    ['100::1', 'reserved'],
+    ['192.88.99.1', 'reserved'],
+    ['0x7f.1', 'reserved'],
     // not addresses
     ['example.com', 'reserved'],
     ['', 'reserved'],

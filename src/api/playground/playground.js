@@ -205,6 +205,15 @@
       `step ${step}/${steps}` + (etaMs !== undefined ? ` · about ${formatMs(etaMs)} left` : '');
   }
 
+  /** No job's progress: what the page shows before a job, and after a request that made none. */
+  function clearProgress() {
+    const bar = $('progress');
+    bar.max = 1;
+    bar.value = 0;
+    bar.removeAttribute('aria-valuetext');
+    $('eta').textContent = '';
+  }
+
   function resetCanvas() {
     canvas.dataset.previewCount = '0';
     context.fillStyle = '#222';
@@ -445,6 +454,8 @@
       Object.assign(body, await globalThis.giraffeEditFields());
       job = await (await api('POST', '/v1/generate', body)).json();
     } catch (err) {
+      // Nothing was made: the last job's progress must not look like this request's (issue 17, item 20).
+      clearProgress();
       showError(err.message);
       setStatus('Not submitted.');
       $('generate').disabled = false;

@@ -2,10 +2,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { jobRequestSchema, isFinal, type JobRequest } from '../../jobs';
-import { webhookSubscriptionOf } from '../../jobs/job-request';
 import { jobView } from '../job-view';
 import { commonProblems, jsonResponse, jobViewSchema, problemResponses, type JobView } from '../schemas';
 import { submitJob } from '../submit-job';
+import { webhookOfRequest } from '../webhook-destination';
 import { acceptMultipart, type MultipartFields } from '../multipart-body';
 
 /** `POST /v1/generate` as a form: which parts are files, which text stays text. */
@@ -56,6 +56,7 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
       model: requested,
       webhook_url,
       webhook_events,
+      webhook_include_prompt,
       image,
       mask_image,
       strength,
@@ -63,7 +64,7 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
       resize_mode,
       ...generation
     } = request.body;
-    const webhook = webhookSubscriptionOf({ webhook_url, webhook_events });
+    const webhook = webhookOfRequest({ webhook_url, webhook_events, webhook_include_prompt });
     const { job, position, replayed } = await submitJob(
       app,
       request,
@@ -126,10 +127,12 @@ export const generateRoutes: FastifyPluginAsyncZod = async (app) => {
         'GIRAFFE_ERR_MODEL_MODE_UNSUPPORTED',
         'GIRAFFE_ERR_MODEL_UNSERVED',
         'GIRAFFE_ERR_WEBHOOKS_DISABLED',
+        'GIRAFFE_ERR_WEBHOOK_ADDRESS_REFUSED',
         'GIRAFFE_ERR_IDEMPOTENCY_CONFLICT',
         'GIRAFFE_ERR_IDEMPOTENCY_IN_PROGRESS',
         'GIRAFFE_ERR_RATE_LIMITED',
         'GIRAFFE_ERR_QUEUE_FULL',
+        'GIRAFFE_ERR_TOO_MANY_JOBS',
         'GIRAFFE_ERR_REQUEST_TOO_LARGE',
         'GIRAFFE_ERR_UNSUPPORTED_MEDIA_TYPE',
         ...commonProblems,

@@ -4,6 +4,7 @@ import { GiraffeError } from '../../errors';
 import type { JobRecord } from '../../jobs';
 import type { FastifyRequest } from 'fastify';
 import type { QueueDriver } from '../../queue';
+import { cancelJob } from '../cancel-job';
 import { jobView } from '../job-view';
 import {
   canceledJobSchema,
@@ -93,12 +94,17 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
         operationId: 'cancelJob',
         summary: 'Cancel a job',
         description:
-          'A waiting job leaves the queue and ends `canceled` (`200`); a running job stops at its next step ' +
-          '(`202`, `cancel_requested`). A job that has already ended is a `409`.',
+          'A waiting job leaves the queue and ends `canceled` (`200`). A running job is asked to stop and the ' +
+          'answer waits (up to 5 s) for it: `200` once it ended `canceled`, `202` (`cancel_requested`) while it ' +
+          'still runs (it will end `canceled`), and `409` when it ended `succeeded` or `failed` first. A job that ' +
+          'had already ended is a `409`.',
         params,
         response: {
-          200: jsonResponse(canceledJobSchema, 'The job was waiting; it is canceled.'),
-          202: jsonResponse(canceledJobSchema, 'The job is running; it stops at its next step.'),
+          200: jsonResponse(canceledJobSchema, 'The job is canceled.'),
+          202: jsonResponse(
+            canceledJobSchema,
+            'The job is still running after 5 s; it stops at its next step and ends canceled.',
+          ),
           ...problemResponses(
             'GIRAFFE_ERR_REQUEST_INVALID',
             'GIRAFFE_ERR_JOB_NOT_FOUND',
@@ -110,18 +116,10 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const job = await visibleJob(driver, request.owner, request.params.id);
-      const outcome = await driver.queue.cancel(job.id);
-      const now = (await driver.queue.get(job.id)) ?? job;
-      if (outcome === 'cancel_requested')
-        return reply.code(202).send({ ...(jobView(now) as JobView), cancel: outcome });
-      if (outcome === 'already_finished') {
-        throw new GiraffeError(
-          'GIRAFFE_ERR_JOB_FINISHED',
-          `job ${job.id} already ended ${now.status}; there is nothing to cancel`,
-        );
-      }
-      if (outcome === 'not_found') throw new GiraffeError('GIRAFFE_ERR_JOB_NOT_FOUND', `no job ${job.id}`);
-      return reply.code(200).send({ ...(jobView(now) as JobView), cancel: outcome });
+      const canceled = await cancelJob(driver, job);
+      return reply
+        .code(canceled.status)
+        .send({ ...(jobView(canceled.job) as JobView), cancel: canceled.outcome });
     },
   );
 };

@@ -95,9 +95,9 @@ export const multiplexStreamRoutes: FastifyPluginAsyncZod = async (app) => {
           streams.hub,
           driver,
           job,
-          new WebSocketSink(socket, true, () => {
+          new WebSocketSink(socket, true, (reason = 'job finished') => {
             if (feeds.get(id) === feed) feeds.delete(id);
-            send({ type: 'unsubscribed', job_id: id, reason: 'job finished' });
+            send({ type: 'unsubscribed', job_id: id, reason });
           }),
           feedOptions(message, message.after),
           limits,

@@ -5,6 +5,7 @@ import { GiraffeError, errorCatalogue, type ErrorCode } from '../../errors';
 import { modelIdSchema, type JobRecord } from '../../jobs';
 import { generateRequestSchema, requestLimits } from '../../pipeline/contract';
 import { acceptMultipart } from '../multipart-body';
+import { openAiModelId } from '../openai-models';
 import { submitJob } from '../submit-job';
 import { openAiEdit, openAiEditMultipartFields } from './openai-edits';
 import { waitForJob } from '../wait-for-job';
@@ -16,15 +17,6 @@ import {
   openAiErrorSchema,
   sendOpenAiError,
 } from './openai-errors';
-
-/** OpenAI model names an unchanged client may send; they run on DEFAULT_MODEL. */
-const openAiModelNames: ReadonlySet<string> = new Set([
-  'dall-e-2',
-  'dall-e-3',
-  'gpt-image-1',
-  'gpt-image-1-mini',
-  'gpt-image-1.5',
-]);
 
 /** `WIDTHxHEIGHT`, each side a multiple of 8 within the pipeline's bounds. */
 const sizeSchema = z.string().transform((text, ctx) => {
@@ -62,7 +54,8 @@ export const openAiImageRequestSchema = z.strictObject({
   model: modelIdSchema
     .nullish()
     .describe(
-      'A model id of GET /v1/models; OpenAI names (`dall-e-3`, `gpt-image-1` …) mean the default model.',
+      'A model id of GET /v1/models, or an alias from OPENAI_MODEL_ALIASES; omitted: the default model. ' +
+        'Any other name (`dall-e-3` without an alias) is a 404 `model_not_found`.',
     ),
   n: z.number().int().min(1).max(requestLimits.maxImages).nullish().describe('Images to make. Default 1.'),
   size: sizeSchema
@@ -218,7 +211,8 @@ export const openAiImageRoutes: FastifyPluginAsyncZod<OpenAiImageRoutesOptions> 
       description:
         "OpenAI's `POST /v1/images/generations`, so OpenAI SDKs work unchanged: queues a job as " +
         '`POST /v1/generate` does, waits for it (up to 5 minutes) and answers with the images as URLs or ' +
-        'base64. OpenAI model names run on the default model; OpenAI-only options are accepted and ignored. ' +
+        'base64. OpenAI model names run only where OPENAI_MODEL_ALIASES maps them; OpenAI-only options are ' +
+        'accepted and ignored. ' +
         'The job id and seed are in the `x-giraffe-job-id` and `x-giraffe-seed` headers. Errors use ' +
         "OpenAI's envelope, not problem+json.",
       body: openAiImageRequestSchema,
@@ -277,7 +271,7 @@ export const openAiImageRoutes: FastifyPluginAsyncZod<OpenAiImageRoutesOptions> 
     timeoutMs: number,
   ): Promise<FastifyReply> {
     const { config } = app.giraffe;
-    const modelId = !body.model || openAiModelNames.has(body.model) ? config.DEFAULT_MODEL : body.model;
+    const modelId = openAiModelId(body.model, config);
     const size = body.size && body.size !== 'auto' ? body.size : undefined;
     const { job } = await submitJob(
       app,
@@ -312,7 +306,7 @@ export const openAiImageRoutes: FastifyPluginAsyncZod<OpenAiImageRoutesOptions> 
     timeoutMs: number,
   ): Promise<FastifyReply> {
     const { config } = app.giraffe;
-    const modelId = !body.model || openAiModelNames.has(body.model) ? config.DEFAULT_MODEL : body.model;
+    const modelId = openAiModelId(body.model, config);
     const size = body.size && body.size !== 'auto' ? body.size : undefined;
     const edit = await openAiEdit(body, {
       maxBytes: config.MAX_INPUT_IMAGE_BYTES,

@@ -22,6 +22,8 @@ export interface StreamSink {
   /** Sends a JSON message; `id` is the `seq` of a kept event (SSE's event id). */
   send(message: StreamMessage, id?: number): void;
   sendPreview(header: PreviewFrameHeader, preview: EncodedPreview): void;
+  /** What sending this preview would add to the client's unread bytes. */
+  previewBytes(preview: EncodedPreview): number;
   /** Bytes written to the client and not yet taken by it. */
   readonly buffered: number;
   /** The job has ended and its final state went out. */
@@ -44,6 +46,12 @@ export interface FeedLimits {
   readonly previewDropBytes: number;
   /** Unread bytes beyond which the client is disconnected. */
   readonly closeBytes: number;
+  /**
+   * How often a live feed reads its job's state again, to end streams whose
+   * events will never come (the job expired or the store lost it). In ms;
+   * undefined: never.
+   */
+  readonly recheckMs?: number;
 }
 
 /** How long a job's final event may wait for the preview being made before it. */
@@ -83,6 +91,7 @@ export class JobFeed {
   #previewNext: JobPreview | undefined;
   #lastPreviewAt = -Infinity;
   #size: number;
+  #recheck: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly hub: StreamHub,
@@ -108,8 +117,8 @@ export class JobFeed {
       if (this.#live) this.#accept(message);
       else this.#held.push(message);
     });
-    const missed =
-      this.options.after === undefined ? undefined : await this.driver.events.history(id, this.options.after);
+    const after = await this.#checkedAfter();
+    const missed = after === undefined ? undefined : await this.driver.events.history(id, after);
     if (missed) {
       this.#cursor = this.options.after!;
       for (const event of missed) this.#sendEvent(event);
@@ -123,11 +132,59 @@ export class JobFeed {
     const held = this.#held;
     this.#held = [];
     for (const message of held) this.#accept(message);
+    const every = this.limits.recheckMs;
+    if (every !== undefined && !this.#ended) {
+      this.#recheck = setInterval(() => {
+        this.#events = this.#events.then(() => this.#recheckJob()).catch(() => undefined);
+      }, every);
+      this.#recheck.unref();
+    }
+  }
+
+  /**
+   * The `after` to resume from, or undefined to start from a snapshot. An
+   * `after` beyond the job's latest event (a client that made it up, or saw
+   * events the store has since lost) would skip every event to come and
+   * never see the job end: such a client gets a snapshot instead (a job that
+   * has ended just ends the stream: nothing is to come). Read after
+   * subscribing, so no event it could have seen is newer than this.
+   */
+  async #checkedAfter(): Promise<number | undefined> {
+    const after = this.options.after;
+    if (after === undefined || after <= (this.job.event_seq ?? 0) || isFinal(this.job.status)) return after;
+    const record = await this.driver.queue.get(this.job.id);
+    return record && (after <= (record.event_seq ?? 0) || isFinal(record.status)) ? after : undefined;
+  }
+
+  /**
+   * Reads the job again (every `recheckMs`, between events): a stream must
+   * end even when its events never come. The job gone (expired, or Redis
+   * restarted empty): closed with 4404. The job's numbering behind this
+   * client's (its events were lost and started again): a fresh snapshot.
+   * The job ended but its final event never arrived: the missed events, or
+   * a snapshot, and the stream ends.
+   */
+  async #recheckJob(): Promise<void> {
+    if (this.#ended) return;
+    const record = await this.driver.queue.get(this.job.id);
+    if (this.#ended) return;
+    if (!record) return this.#give(streamCloseCodes.jobGone, `job ${this.job.id} no longer exists`);
+    const latest = record.event_seq ?? 0;
+    if (latest < this.#cursor) {
+      this.#cursor = 0;
+      return this.#sendSnapshot(true);
+    }
+    if (!isFinal(record.status) || latest === this.#cursor) return;
+    const missed = await this.driver.events.history(this.job.id, this.#cursor);
+    if (this.#ended) return;
+    if (missed) for (const e of missed) if (!this.#ended && e.seq > this.#cursor) this.#sendEvent(e);
+    if (!this.#ended) await this.#sendSnapshot(true);
   }
 
   /** Stops following (the client left). */
   stop(): void {
     this.#ended = true;
+    clearInterval(this.#recheck);
     this.#detach?.();
     this.#detach = undefined;
   }
@@ -230,6 +287,12 @@ export class JobFeed {
       .encodePreview(preview, this.options.format, this.#size)
       .then((encoded) => {
         if (this.#ended) return;
+        // The close limit is about a backlog the client leaves unread, not one frame: a preview larger
+        // than the limit on its own would cut off even a client that reads everything, so it is dropped.
+        if (this.sink.previewBytes(encoded) > this.limits.closeBytes) {
+          this.hub.previews.dropped += 1;
+          return;
+        }
         this.sink.sendPreview(
           {
             format: encoded.format,

@@ -24,6 +24,11 @@ export class SseSink implements StreamSink {
     this.#write(`${head}event: ${message.type}\ndata: ${JSON.stringify(message)}\n\n`);
   }
 
+  previewBytes(preview: EncodedPreview): number {
+    // base64, plus the event's JSON around it.
+    return Math.ceil(preview.data.length / 3) * 4 + 256;
+  }
+
   sendPreview(header: PreviewFrameHeader, preview: EncodedPreview): void {
     let data = base64Of.get(preview.data);
     if (data === undefined) base64Of.set(preview.data, (data = preview.data.toString('base64')));
@@ -42,7 +47,11 @@ export class SseSink implements StreamSink {
 
   abort(code: number, reason: string): void {
     const error =
-      code === streamCloseCodes.tooSlow ? 'GIRAFFE_ERR_STREAM_TOO_SLOW' : 'GIRAFFE_ERR_QUEUE_UNAVAILABLE';
+      code === streamCloseCodes.tooSlow
+        ? 'GIRAFFE_ERR_STREAM_TOO_SLOW'
+        : code === streamCloseCodes.jobGone
+          ? 'GIRAFFE_ERR_JOB_NOT_FOUND'
+          : 'GIRAFFE_ERR_QUEUE_UNAVAILABLE';
     // Written past the limit on purpose: it is the last thing this client gets.
     this.#write(`event: error\ndata: ${JSON.stringify({ type: 'error', code: error, message: reason })}\n\n`);
     this.response.end();

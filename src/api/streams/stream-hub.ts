@@ -31,6 +31,8 @@ interface Followed {
   subscribed: Promise<() => Promise<void>>;
   /** The latest preview's encodings, by `format:size`, shared by every client that asks for the same. */
   previews: Map<string, Promise<EncodedPreview>>;
+  /** The `format:size` variants this job's previews are made in (at most MAX_PREVIEW_VARIANTS). */
+  readonly variants: Set<string>;
   previewStep: number;
   /** Last position sent to listeners, while the job waits. */
   position?: number;
@@ -87,6 +89,7 @@ export class StreamHub {
         listeners: new Set(),
         subscribed: Promise.resolve(async () => undefined),
         previews: new Map(),
+        variants: new Set(),
         previewStep: -1,
         waiting: true,
         queuedEvents: 0,
@@ -121,6 +124,7 @@ export class StreamHub {
    */
   encodePreview(preview: JobPreview, format: PreviewFormat, size: number): Promise<EncodedPreview> {
     const followed = this.#followed.get(preview.job_id);
+    if (followed) [format, size] = variantFor(followed.variants, format, size);
     const key = `${format}:${size}`;
     if (followed && followed.previewStep === preview.step) {
       const cached = followed.previews.get(key);
@@ -208,6 +212,34 @@ export class StreamHub {
       this.#polling = false;
     }
   }
+}
+
+/**
+ * Distinct preview encodings one job is made in, per API process. Every
+ * distinct format and size costs an encode per step, so clients asking for
+ * many (a probe asked for dozens) made a 2 s job take 12 s and stalled the
+ * process (issue 17, item 1). The first variants asked for are made; a client
+ * asking for another gets the nearest of them.
+ */
+export const MAX_PREVIEW_VARIANTS = 4;
+
+/** The variant a client gets: its own while there is room, else the nearest made (same format first). */
+function variantFor(variants: Set<string>, format: PreviewFormat, size: number): [PreviewFormat, number] {
+  const key = `${format}:${size}`;
+  if (variants.has(key)) return [format, size];
+  if (variants.size < MAX_PREVIEW_VARIANTS) {
+    variants.add(key);
+    return [format, size];
+  }
+  let best: [PreviewFormat, number] = [format, size];
+  let bestCost = Infinity;
+  for (const variant of variants) {
+    const [f, s] = variant.split(':');
+    // A size a pixel away in the asked-for format beats any size in another format.
+    const cost = Math.abs(Number(s) - size) + (f === format ? 0 : 1e6);
+    if (cost < bestCost) [best, bestCost] = [[f as PreviewFormat, Number(s)], cost];
+  }
+  return best;
 }
 
 async function encode(preview: JobPreview, format: PreviewFormat, size: number): Promise<EncodedPreview> {

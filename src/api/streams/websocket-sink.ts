@@ -1,5 +1,10 @@
 import type { WebSocket } from 'ws';
-import { encodePreviewFrame, type PreviewFrameHeader, type StreamMessage } from '../../jobs/stream-protocol';
+import {
+  encodePreviewFrame,
+  streamCloseCodes,
+  type PreviewFrameHeader,
+  type StreamMessage,
+} from '../../jobs/stream-protocol';
 import type { StreamSink } from './job-feed';
 import type { EncodedPreview } from './stream-hub';
 
@@ -22,7 +27,8 @@ export class WebSocketSink implements StreamSink {
   constructor(
     private readonly socket: WebSocket,
     private readonly multiplexed: boolean,
-    private readonly onEnd: () => void = () => undefined,
+    /** The feed ended: its job finished, or (with a reason) it is gone. */
+    private readonly onEnd: (reason?: string) => void = () => undefined,
   ) {}
 
   get buffered(): number {
@@ -31,6 +37,11 @@ export class WebSocketSink implements StreamSink {
 
   send(message: StreamMessage): void {
     if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  previewBytes(preview: EncodedPreview): number {
+    // The frame's header (fixed part and job id) is small beside the image.
+    return preview.data.length + 64;
   }
 
   sendPreview(header: PreviewFrameHeader, preview: EncodedPreview): void {
@@ -53,6 +64,11 @@ export class WebSocketSink implements StreamSink {
   }
 
   abort(code: number, reason: string): void {
+    if (this.multiplexed && code === streamCloseCodes.jobGone) {
+      // One job of several is gone: that subscription ends (its `unsubscribed` says why), the socket serves on.
+      this.onEnd(reason);
+      return;
+    }
     closeSocket(this.socket, code, reason);
   }
 }

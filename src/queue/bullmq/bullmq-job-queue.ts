@@ -65,8 +65,19 @@ export class BullmqJobQueue implements JobQueue {
       const created = await this.#store.create(record, job.maxDepth);
       if (created === 'full') throw queueFullError(record.model, job.maxDepth ?? 0);
       if (created === 'exists') {
-        throw new GiraffeError('GIRAFFE_ERR_REQUEST_INVALID', `job ${record.id} already exists`, {
+        // The id was taken by an enqueue that may have died between its two steps (the record, then
+        // BullMQ's job): while the record still waits, make sure BullMQ has the job too. BullMQ adds a
+        // job id once, so this changes nothing when it is there already.
+        const existing = await this.#store.get(record.id);
+        if (existing?.status === 'queued') {
+          await this.#adds(existing.model).add({
+            jobId: existing.id,
+            ...bullmqJobOptions(this.#settings, existing.priority),
+          });
+        }
+        throw new GiraffeError('GIRAFFE_ERR_JOB_EXISTS', `job ${record.id} already exists`, {
           field: 'id',
+          job_id: record.id,
         });
       }
       try {

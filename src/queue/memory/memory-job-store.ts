@@ -34,8 +34,9 @@ export class MemoryJobStore implements JobStateStore {
 
   insert(record: JobRecord): MemoryJob {
     if (this.job(record.id)) {
-      throw new GiraffeError('GIRAFFE_ERR_REQUEST_INVALID', `job ${record.id} already exists`, {
+      throw new GiraffeError('GIRAFFE_ERR_JOB_EXISTS', `job ${record.id} already exists`, {
         field: 'id',
+        job_id: record.id,
       });
     }
     const job: MemoryJob = { record, failures: 0, cancelRequested: false };
