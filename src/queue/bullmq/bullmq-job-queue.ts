@@ -5,7 +5,6 @@ import { isFinal, type JobError, type JobRecord } from '../../jobs';
 import { newJobRecord, type JobLifecycle, type LifecycleSettings } from '../job-lifecycle';
 import type { CancelOutcome, EnqueuedJob, JobQueue, ListQuery, NewJob } from '../ports';
 import { queueFullError } from '../queue-full-error';
-import { AddBatch } from './add-batch';
 import { guarded } from './redis-connections';
 import type { RedisJobStore } from './redis-job-store';
 import type { RedisKeys } from './redis-keys';
@@ -49,7 +48,6 @@ export class BullmqJobQueue implements JobQueue {
   readonly #lifecycle: JobLifecycle;
   readonly #settings: LifecycleSettings;
   readonly #queues = new Map<string, Queue<NoData, NoResult>>();
-  readonly #addBatches = new Map<string, AddBatch>();
 
   constructor(redis: Redis, keys: RedisKeys, store: RedisJobStore, lifecycle: JobLifecycle) {
     this.#redis = redis;
@@ -81,10 +79,11 @@ export class BullmqJobQueue implements JobQueue {
         });
       }
       try {
-        await this.#adds(record.model).add({
-          jobId: record.id,
-          ...bullmqJobOptions(this.#settings, record.priority),
-        });
+        await this.#queue(record.model).add(
+          JOB_NAME,
+          {},
+          { jobId: record.id, ...bullmqJobOptions(this.#settings, record.priority) },
+        );
       } catch (err) {
         await this.#store.discard(record).catch(() => undefined);
         throw err;
@@ -163,16 +162,6 @@ export class BullmqJobQueue implements JobQueue {
   async close(): Promise<void> {
     await Promise.allSettled([...this.#queues.values()].map((q) => q.close()));
     this.#queues.clear();
-    this.#addBatches.clear();
-  }
-
-  #adds(model: string): AddBatch {
-    let batch = this.#addBatches.get(model);
-    if (!batch) {
-      batch = new AddBatch(this.#queue(model), JOB_NAME);
-      this.#addBatches.set(model, batch);
-    }
-    return batch;
   }
 
   #queue(model: string): Queue<NoData, NoResult> {

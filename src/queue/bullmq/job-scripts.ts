@@ -4,13 +4,9 @@ import { LuaScript, readLua } from './lua-script';
  * The record transitions as Lua, so each check-and-write (and the event it
  * publishes) is one atomic step in Redis. PUBLISH inside a script is
  * delivered in script order with respect to every other client's commands.
- *
- * Each transition is a function of its own KEYS and ARGV inside one
- * dispatcher script, so that a {@link ScriptBatch} can send every
- * transition a connection asks for in one tick as a single EVALSHA. Their
- * sources are `lua/<kebab-name>.lua` (each file says its KEYS and ARGV),
- * the shared functions `lua/helpers.lua`, the dispatcher loop
- * `lua/transition-batch.lua`; they are read once, when this module loads.
+ * Each transition is its own script: `lua/<kebab-name>.lua` (each file says
+ * its KEYS and ARGV) after the shared functions of `lua/helpers.lua`, read
+ * once, when this module loads.
  */
 const transitionFiles = {
   createJob: 'create-job',
@@ -26,23 +22,14 @@ const transitionFiles = {
 
 export type Transition = keyof typeof transitionFiles;
 
-/** Argument number of each transition in the dispatcher. */
-export const transitionIndex: Readonly<Record<Transition, number>> = Object.freeze(
-  Object.fromEntries(Object.keys(transitionFiles).map((name, i) => [name, i + 1])) as Record<
-    Transition,
-    number
-  >,
-);
+const helpers = readLua('helpers');
 
-/** Runs a batch of transitions in order (see `lua/transition-batch.lua`). */
-export const transitionBatch = new LuaScript(
-  [
-    readLua('helpers'),
-    'local run = {',
-    Object.values(transitionFiles)
-      .map((file) => `function(KEYS, ARGV)\n${readLua(file)}end`)
-      .join(',\n'),
-    '}',
-    readLua('transition-batch'),
-  ].join('\n'),
+/** One script per transition. */
+export const transitionScripts: Readonly<Record<Transition, LuaScript>> = Object.freeze(
+  Object.fromEntries(
+    Object.entries(transitionFiles).map(([name, file]) => [
+      name,
+      new LuaScript(`${helpers}\n${readLua(file)}`),
+    ]),
+  ) as Record<Transition, LuaScript>,
 );

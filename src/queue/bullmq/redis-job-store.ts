@@ -10,8 +10,8 @@ import {
 import type { ListQuery } from '../ports';
 import { decodeMessage, encodePreview } from './event-codec';
 import { decodeRecord, fieldsOf, specOf, type JobSpec } from './record-codec';
+import { transitionScripts, type Transition } from './job-scripts';
 import type { RedisKeys } from './redis-keys';
-import { ScriptBatch } from './script-batch';
 
 /**
  * Job records in Redis hashes (`<prefix>:job:<id>`), with list indexes and
@@ -22,7 +22,6 @@ export class RedisJobStore implements JobStateStore {
   readonly #redis: Redis;
   readonly #keys: RedisKeys;
   readonly #retentionMs: number;
-  readonly #scripts: ScriptBatch;
   /** Stream entries kept per job, and their lifetime (ms), as script arguments. */
   readonly #keep: string;
   readonly #ttl: string;
@@ -31,9 +30,16 @@ export class RedisJobStore implements JobStateStore {
     this.#redis = redis;
     this.#keys = keys;
     this.#retentionMs = retentionMs;
-    this.#scripts = new ScriptBatch(redis);
     this.#keep = String(eventHistory);
     this.#ttl = String(retentionMs);
+  }
+
+  #run(
+    transition: Transition,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<unknown> {
+    return transitionScripts[transition].run(this.#redis, keys, args);
   }
 
   /**
@@ -44,7 +50,7 @@ export class RedisJobStore implements JobStateStore {
     const k = this.#keys;
     const created = Date.parse(record.created_at);
     const trimBefore = String((created - this.#retentionMs) * 1000);
-    const reply = await this.#scripts.run(
+    const reply = await this.#run(
       'createJob',
       [
         k.job(record.id),
@@ -68,7 +74,7 @@ export class RedisJobStore implements JobStateStore {
    */
   async announce(model: string, id: string): Promise<number | undefined> {
     const k = this.#keys;
-    const reply = await this.#scripts.run(
+    const reply = await this.#run(
       'announceJob',
       [
         k.job(id),
@@ -130,14 +136,14 @@ export class RedisJobStore implements JobStateStore {
 
   /** Flags a running (or just claimed) job for cancellation and tells every consumer. */
   async requestCancel(id: string): Promise<'not_found' | 'already_finished' | 'cancel_requested'> {
-    const reply = await this.#scripts.run('requestCancel', [this.#keys.job(id)], [this.#keys.cancel, id]);
+    const reply = await this.#run('requestCancel', [this.#keys.job(id)], [this.#keys.cancel, id]);
     return reply as 'not_found' | 'already_finished' | 'cancel_requested';
   }
 
   /** Jobs ahead of this one in its model's BullMQ queue; undefined when it is not waiting there. */
   async position(model: string, id: string): Promise<number | undefined> {
     const k = this.#keys;
-    const reply = await this.#scripts.run(
+    const reply = await this.#run(
       'jobPosition',
       [k.bullmq(model, 'wait'), k.bullmq(model, 'prioritized'), k.bullmq(model, 'delayed')],
       [id],
@@ -150,7 +156,7 @@ export class RedisJobStore implements JobStateStore {
     const queued = JSON.stringify(jobEvent(id, { type: 'queued', position: 0 }));
     // The script adds the attempt it counts.
     const started = JSON.stringify({ type: 'started', worker, job_id: id, at });
-    const reply = await this.#scripts.run(
+    const reply = await this.#run(
       'startJob',
       [this.#keys.job(id), this.#keys.stream(id)],
       [worker, at, this.#keys.events(id), queued, started, this.#keep, this.#ttl],
@@ -168,7 +174,7 @@ export class RedisJobStore implements JobStateStore {
   }
 
   async progress(id: string, attempt: number, progress: JobProgress, event: JobEventDraft): Promise<boolean> {
-    const reply = await this.#scripts.run(
+    const reply = await this.#run(
       'recordProgress',
       [this.#keys.job(id), this.#keys.stream(id)],
       [
@@ -184,7 +190,7 @@ export class RedisJobStore implements JobStateStore {
   }
 
   async requeue(id: string, attempt: number, event: JobEventDraft): Promise<boolean> {
-    const reply = await this.#scripts.run(
+    const reply = await this.#run(
       'requeueJob',
       [this.#keys.job(id), this.#keys.stream(id)],
       [String(attempt), this.#keys.events(id), JSON.stringify(event), this.#keep, this.#ttl],
@@ -195,7 +201,7 @@ export class RedisJobStore implements JobStateStore {
   async finish(id: string, final: FinalState, event: JobEventDraft, fence?: FinishFence): Promise<boolean> {
     // The script adds the result or error from its own argument: that JSON travels once.
     const head = JSON.stringify({ type: event.type, job_id: event.job_id, at: event.at });
-    const reply = await this.#scripts.run(
+    const reply = await this.#run(
       'finishJob',
       // A key in the same slot when there is no lock to check: the script reads it only with a token.
       [
@@ -225,7 +231,7 @@ export class RedisJobStore implements JobStateStore {
   /** Numbers, keeps and publishes an event outside any transition. */
   async publish(event: JobEventDraft): Promise<number> {
     const id = event.job_id;
-    const reply = await this.#scripts.run(
+    const reply = await this.#run(
       'publishEvent',
       [this.#keys.job(id), this.#keys.stream(id)],
       [this.#keys.events(id), JSON.stringify(event), this.#keep, this.#ttl],

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Redis from 'ioredis';
-import { transitionBatch } from '../../../src/queue/bullmq/job-scripts';
+import { transitionScripts } from '../../../src/queue/bullmq/job-scripts';
 import { luaDir } from '../../../src/queue/bullmq/lua-script';
 import { liveWorkers, noteUnserved } from '../../../src/queue/bullmq/redis-worker-registry';
 import { REDIS_URL } from '../../helpers/redis';
@@ -28,7 +28,11 @@ it('no TypeScript file carries Lua source in a string', () => {
 
 it('every .lua file is part of a script the driver runs', () => {
   expect(luaFiles.length).toBeGreaterThan(5);
-  const sources = [transitionBatch.source, liveWorkers.source, noteUnserved.source];
+  const sources = [
+    ...Object.values(transitionScripts).map((s) => s.source),
+    liveWorkers.source,
+    noteUnserved.source,
+  ];
   const unused = luaFiles.filter((f) => {
     const text = fs.readFileSync(path.join(luaDir, f), 'utf8').trim();
     return !sources.some((s) => s.includes(text));
@@ -39,7 +43,7 @@ it('every .lua file is part of a script the driver runs', () => {
 it('Redis compiles the scripts as loaded from the files', async () => {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
   try {
-    for (const script of [transitionBatch, liveWorkers, noteUnserved]) {
+    for (const script of [...Object.values(transitionScripts), liveWorkers, noteUnserved]) {
       const sha = (await redis.script('LOAD', script.source)) as string;
       expect(sha).toMatch(/^[0-9a-f]{40}$/);
     }

@@ -1,4 +1,4 @@
--- Functions every transition may call; prepended to the dispatcher (transition-batch.lua).
+-- Functions every transition may call; prepended to each transition script (job-scripts.ts).
 local function isFinal(s) return s == 'succeeded' or s == 'failed' or s == 'canceled' end
 
 -- Appends one field, given as raw JSON, to a JSON object: events whose last field only the
