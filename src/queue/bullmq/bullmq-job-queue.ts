@@ -68,10 +68,7 @@ export class BullmqJobQueue implements JobQueue {
         // job id once, so this changes nothing when it is there already.
         const existing = await this.#store.get(record.id);
         if (existing?.status === 'queued') {
-          await this.#adds(existing.model).add({
-            jobId: existing.id,
-            ...bullmqJobOptions(this.#settings, existing.priority),
-          });
+          await this.#add(existing);
         }
         throw new GiraffeError('GIRAFFE_ERR_JOB_EXISTS', `job ${record.id} already exists`, {
           field: 'id',
@@ -79,11 +76,7 @@ export class BullmqJobQueue implements JobQueue {
         });
       }
       try {
-        await this.#queue(record.model).add(
-          JOB_NAME,
-          {},
-          { jobId: record.id, ...bullmqJobOptions(this.#settings, record.priority) },
-        );
+        await this.#add(record);
       } catch (err) {
         await this.#store.discard(record).catch(() => undefined);
         throw err;
@@ -162,6 +155,15 @@ export class BullmqJobQueue implements JobQueue {
   async close(): Promise<void> {
     await Promise.allSettled([...this.#queues.values()].map((q) => q.close()));
     this.#queues.clear();
+  }
+
+  /** BullMQ's job for a record (it carries no data: the record has it). */
+  async #add(record: JobRecord): Promise<void> {
+    await this.#queue(record.model).add(
+      JOB_NAME,
+      {},
+      { jobId: record.id, ...bullmqJobOptions(this.#settings, record.priority) },
+    );
   }
 
   #queue(model: string): Queue<NoData, NoResult> {
