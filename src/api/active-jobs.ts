@@ -34,6 +34,18 @@ class MemoryActiveJobs implements ActiveJobStore {
   }
 }
 
+/** A Redis failure here is the queue being away: 503 with Retry-After, as every other Redis call of a request. */
+async function unlessRedisAway<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof GiraffeError) throw err;
+    throw new GiraffeError('GIRAFFE_ERR_QUEUE_UNAVAILABLE', 'the job queue (Redis) cannot be reached', {
+      retry_after_s: 5,
+    });
+  }
+}
+
 class RedisActiveJobs implements ActiveJobStore {
   constructor(
     private readonly redis: Redis,
@@ -48,12 +60,14 @@ class RedisActiveJobs implements ActiveJobStore {
   async add(scope: string, member: string, now: number): Promise<Map<string, number>> {
     const key = this.#key(scope);
     // One round trip: the add and the read are one transaction, so two submits never both miss each other.
-    const replies = await this.redis
-      .multi()
-      .zadd(key, now, member)
-      .pexpire(key, this.ttlMs)
-      .zrange(key, '0', '-1', 'WITHSCORES')
-      .exec();
+    const replies = await unlessRedisAway(() =>
+      this.redis
+        .multi()
+        .zadd(key, now, member)
+        .pexpire(key, this.ttlMs)
+        .zrange(key, '0', '-1', 'WITHSCORES')
+        .exec(),
+    );
     const [err, flat] = replies?.[2] ?? [];
     if (err) throw err;
     const members = new Map<string, number>();
@@ -63,7 +77,7 @@ class RedisActiveJobs implements ActiveJobStore {
   }
 
   async remove(scope: string, members: readonly string[]): Promise<void> {
-    if (members.length > 0) await this.redis.zrem(this.#key(scope), ...members);
+    if (members.length > 0) await unlessRedisAway(() => this.redis.zrem(this.#key(scope), ...members));
   }
 }
 
@@ -102,7 +116,8 @@ export class ActiveJobLimit {
     }
     try {
       const jobId = await enqueue();
-      await this.store.add(scope, jobId, Date.now());
+      // The job exists: failing to index it must not fail the request (the records are the truth).
+      await this.store.add(scope, jobId, Date.now()).catch(() => undefined);
       return jobId;
     } finally {
       await this.store.remove(scope, [pending]).catch(() => undefined);
