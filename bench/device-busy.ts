@@ -3,11 +3,11 @@
  * through the whole embedded service (HTTP in, PNG fetched back) against a
  * raw loop of the same `session.run` calls back to back, in the same run,
  * with onnxruntime on ONE intra-op thread standing for the device (on a GPU
- * machine: the GPU). The fixture's U-Net (batch 2, 64×64 latents) costs
+ * machine: the GPU). The fixture's U-Net (width 48; batch 2, 64×64 latents) costs
  * about 20–30 ms a call on one thread here, like SD 1.5's step on a GPU.
  * Target (issue 16): service ≥ 0.95 × raw at 4 and at 20 steps.
  *
- *   npm run build && node --import tsx bench/device-busy.ts [-- --jobs 30 --inflight 3 --channels 32 --json FILE]
+ *   npm run build && node --import tsx bench/device-busy.ts [-- --jobs 30 --inflight 3 --channels 48 --json FILE]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -23,7 +23,7 @@ const { values } = parseArgs({
   options: {
     jobs: { type: 'string', default: '30' },
     inflight: { type: 'string', default: '3' },
-    channels: { type: 'string', default: '32' },
+    channels: { type: 'string', default: '48' },
     json: { type: 'string' },
   },
 });
