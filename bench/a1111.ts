@@ -19,6 +19,7 @@ import { loadConfig } from '../dist/config';
 import { ensureDemoModel } from '../dist/pipeline';
 import { createQueueDriver } from '../dist/queue';
 import { WorkerService } from '../dist/worker';
+import { endProcess } from './lib/end-process';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '30' } } });
 const RUNS = Number(values.runs);
@@ -95,5 +96,5 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   console.error(err);
-  process.exit(1);
+  endProcess(1);
 });

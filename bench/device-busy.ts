@@ -18,6 +18,7 @@ import * as ort from 'onnxruntime-node';
 import { writeFixtureModel } from '../dist';
 import { atLeast, writeBenchResult, type BenchFigure } from './lib/bench-results';
 import { startGiraffe, waitForLog } from './lib/processes';
+import { endProcess } from './lib/end-process';
 
 const { values } = parseArgs({
   options: {
@@ -156,9 +157,9 @@ async function main(): Promise<void> {
 }
 
 void main().then(
-  () => process.exit(0),
+  () => endProcess(0),
   (err: unknown) => {
     console.error(err);
-    process.exit(1);
+    endProcess(1);
   },
 );

@@ -24,6 +24,7 @@ import { loadConfig } from '../dist/config';
 import { ensureDemoModel } from '../dist/pipeline';
 import { createQueueDriver } from '../dist/queue';
 import { writeBenchResult, type BenchFigure } from './lib/bench-results';
+import { endProcess } from './lib/end-process';
 
 const { values } = parseArgs({
   options: { requests: { type: 'string', default: '20' }, json: { type: 'string' } },
@@ -196,5 +197,5 @@ async function main(): Promise<void> {
 
 void main().catch((err: unknown) => {
   console.error(err);
-  process.exit(1);
+  endProcess(1);
 });

@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { StableDiffusionPipeline, writeFixtureModel } from '../dist/pipeline';
 import { writeBenchResult } from './lib/bench-results';
+import { endProcess } from './lib/end-process';
 
 const { values } = parseArgs({
   options: {
@@ -113,5 +114,5 @@ async function main(): Promise<void> {
 
 (values.child ? child(values.child) : main()).catch((err: unknown) => {
   console.error(err);
-  process.exit(1);
+  endProcess(1);
 });

@@ -24,6 +24,7 @@ import { writeSlowModel } from '../test/helpers/slow-model';
 import { deleteKeys, REDIS_URL } from './lib/bench-redis';
 import { atMost, writeBenchResult, type BenchFigure } from './lib/bench-results';
 import { startGiraffe, waitForLog, type GiraffeProcess } from './lib/processes';
+import { endProcess } from './lib/end-process';
 
 const { values } = parseArgs({
   options: { kills: { type: 'string', default: '3' }, json: { type: 'string' } },
@@ -196,9 +197,9 @@ async function main(): Promise<void> {
 }
 
 void main().then(
-  () => process.exit(0),
+  () => endProcess(0),
   (err: unknown) => {
     console.error(err);
-    process.exit(1);
+    endProcess(1);
   },
 );

@@ -18,6 +18,7 @@ import Redis from 'ioredis';
 import { deleteKeys, REDIS_URL } from './lib/bench-redis';
 import { writeBenchResult, type BenchFigure } from './lib/bench-results';
 import { startGiraffe, waitForLog } from './lib/processes';
+import { endProcess } from './lib/end-process';
 
 const { values } = parseArgs({
   options: {
@@ -159,9 +160,9 @@ async function main(): Promise<void> {
 }
 
 void main().then(
-  () => process.exit(0),
+  () => endProcess(0),
   (err: unknown) => {
     console.error(err);
-    process.exit(1);
+    endProcess(1);
   },
 );

@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { StableDiffusionPipeline, writeFixtureModel } from '../dist/pipeline';
 import { writeBenchResult, type BenchFigure } from './lib/bench-results';
+import { endProcess } from './lib/end-process';
 
 const { values } = parseArgs({
   options: {
@@ -89,5 +90,5 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   console.error(err);
-  process.exit(1);
+  endProcess(1);
 });
