@@ -118,6 +118,10 @@ export interface PrivateRedis {
   start(): Promise<void>;
   /** SIGKILL: no shutdown, no save; what is in the AOF is what survives. */
   kill(): Promise<void>;
+  /** SIGSTOP: the server stops answering, its connections stay open (a hung Redis). */
+  pause(): void;
+  /** SIGCONT after {@link pause}. */
+  resume(): void;
 }
 
 export async function privateRedis(dir: string): Promise<PrivateRedis> {
@@ -170,6 +174,12 @@ export async function privateRedis(dir: string): Promise<PrivateRedis> {
     },
     async kill() {
       await server?.kill();
+    },
+    pause() {
+      server?.process.kill('SIGSTOP');
+    },
+    resume() {
+      server?.process.kill('SIGCONT');
     },
   };
 }
