@@ -272,30 +272,29 @@ export const openAiImageRoutes: FastifyPluginAsyncZod<OpenAiImageRoutesOptions> 
   ): Promise<FastifyReply> {
     const { config } = app.giraffe;
     const modelId = openAiModelId(body.model, config);
-    const size = body.size && body.size !== 'auto' ? body.size : undefined;
-    const { job } = await submitJob(
-      app,
-      request,
-      modelId,
-      {
-        prompt: body.prompt,
-        negative_prompt: body.negative_prompt,
-        steps: body.steps,
-        guidance_scale: body.guidance_scale,
-        scheduler: body.scheduler,
-        seed: body.seed,
-        num_images: body.n ?? undefined,
-        width: size?.width,
-        height: size?.height,
-        output_format: body.output_format ?? undefined,
-      },
-      body,
-    );
+    const { job } = await submitJob(app, request, modelId, jobFields(body), body);
     request.log.info(
       { job_id: job.id, model: modelId, user: body.user ?? undefined },
       'openai image job queued',
     );
     return answer(job, body.response_format ?? 'url', request, reply, timeoutMs);
+  }
+
+  /** The job fields an OpenAI request sets, the same for generations and edits. */
+  function jobFields(body: OpenAiImageRequest | OpenAiEditRequest) {
+    const size = body.size && body.size !== 'auto' ? body.size : undefined;
+    return {
+      prompt: body.prompt,
+      negative_prompt: body.negative_prompt,
+      steps: body.steps,
+      guidance_scale: body.guidance_scale,
+      scheduler: body.scheduler,
+      seed: body.seed,
+      num_images: body.n ?? undefined,
+      width: size?.width,
+      height: size?.height,
+      output_format: body.output_format ?? undefined,
+    };
   }
 
   /** `POST /v1/images/edits`: OpenAI's mask meaning turned into giraffe's, then as `generate`. */
@@ -307,7 +306,6 @@ export const openAiImageRoutes: FastifyPluginAsyncZod<OpenAiImageRoutesOptions> 
   ): Promise<FastifyReply> {
     const { config } = app.giraffe;
     const modelId = openAiModelId(body.model, config);
-    const size = body.size && body.size !== 'auto' ? body.size : undefined;
     const edit = await openAiEdit(body, {
       maxBytes: config.MAX_INPUT_IMAGE_BYTES,
       maxPixels: config.MAX_INPUT_IMAGE_PIXELS,
@@ -316,18 +314,7 @@ export const openAiImageRoutes: FastifyPluginAsyncZod<OpenAiImageRoutesOptions> 
       app,
       request,
       modelId,
-      {
-        prompt: body.prompt,
-        negative_prompt: body.negative_prompt,
-        steps: body.steps,
-        guidance_scale: body.guidance_scale,
-        scheduler: body.scheduler,
-        seed: body.seed,
-        num_images: body.n ?? undefined,
-        width: size?.width,
-        height: size?.height,
-        output_format: body.output_format ?? undefined,
-      },
+      jobFields(body),
       // Fingerprinted by the images' hashes (submitJob swaps `image`/`mask_image` for them).
       { ...body, image: edit.image, mask: undefined, mask_image: edit.mask_image },
       undefined,
