@@ -1,4 +1,6 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { GenerateRequest } from '../../src/pipeline';
 import { compareRgb, decodeRgb } from './images';
 import { readSharedJson, sharedPath } from './shared';
 
@@ -18,6 +20,10 @@ export interface E2e2Case {
   readonly height: number;
   readonly png: string;
   readonly unet_timesteps: readonly number[];
+  /** Image-to-image and inpainting: the input files (under e2e2/) and the strength. */
+  readonly strength?: number;
+  readonly image?: string;
+  readonly mask_image?: string;
 }
 
 /** The e2e2 cases of one kind (`sdxl`, `img2img`, …). */
@@ -31,7 +37,7 @@ export function e2e2ModelDir(c: E2e2Case): string {
 }
 
 /** The request that reproduces a case, as `generate()` and `POST /v1/generate` take it. */
-export function e2e2Request(c: E2e2Case): Record<string, unknown> {
+export function e2e2Request(c: E2e2Case): GenerateRequest {
   return {
     prompt: c.prompt,
     negative_prompt: c.negative_prompt,
@@ -42,7 +48,17 @@ export function e2e2Request(c: E2e2Case): Record<string, unknown> {
     karras: c.karras,
     width: c.width,
     height: c.height,
-    output_format: 'png',
+    output_format: 'png' as const,
+  };
+}
+
+/** An edit case's inputs as `generate()` takes them: image and mask bytes, and the strength diffusers used. */
+export function e2e2EditInputs(c: E2e2Case): Pick<GenerateRequest, 'image' | 'mask_image' | 'strength'> {
+  const file = (name: string) => fs.readFileSync(sharedPath('goldens', 'e2e2', name));
+  return {
+    ...(c.image ? { image: file(c.image) } : {}),
+    ...(c.mask_image ? { mask_image: file(c.mask_image) } : {}),
+    ...(c.kind === 'img2img' ? { strength: c.strength } : c.kind === 'inpaint' ? { strength: 1 } : {}),
   };
 }
 

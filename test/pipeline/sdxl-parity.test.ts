@@ -1,4 +1,4 @@
-import { StableDiffusionPipeline, type GenerateRequest } from '../../src/pipeline';
+import { StableDiffusionPipeline } from '../../src/pipeline';
 import { compareWithReference, e2e2Cases, e2e2ModelDir, e2e2Request } from '../helpers/golden-cases';
 import { describeWithShared } from '../helpers/shared';
 
@@ -26,7 +26,7 @@ describeWithShared(
     it.each(cases.map((c) => [c.name, c] as const))('%s matches the reference image', async (_name, c) => {
       const timesteps: number[] = [];
       // The case's fields as the reference ran them (checked at run time by the pipeline).
-      const request = e2e2Request(c) as unknown as GenerateRequest;
+      const request = e2e2Request(c);
       const result = await pipeline.generate(request, { onStep: (p) => timesteps.push(...p.unetTimesteps) });
       expect(timesteps).toEqual(c.unet_timesteps.map((t) => Math.fround(t)));
       const diff = await compareWithReference(result.images[0], c);

@@ -1,28 +1,12 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { loadPipeline, type Pipeline } from '../../../src/pipeline';
-import { compareRgb, decodeRgb } from '../../helpers/images';
-import { describeWithShared, readSharedJson, sharedPath } from '../../helpers/shared';
-
-interface Case {
-  name: string;
-  kind: 'vpred' | 'img2img' | 'inpaint' | 'sdxl';
-  model: string;
-  prompt: string;
-  negative_prompt: string | null;
-  seed: number;
-  steps: number;
-  guidance_scale: number;
-  scheduler: 'pndm' | 'ddim' | 'euler';
-  karras: boolean;
-  width: number;
-  height: number;
-  strength?: number;
-  image?: string;
-  mask_image?: string;
-  png: string;
-  unet_timesteps: number[];
-}
+import {
+  compareWithReference,
+  e2e2Cases,
+  e2e2EditInputs,
+  e2e2ModelDir,
+  e2e2Request,
+} from '../../helpers/golden-cases';
+import { describeWithShared } from '../../helpers/shared';
 
 // Reference images rendered by diffusers' OnnxStableDiffusionPipeline,
 // OnnxStableDiffusionImg2ImgPipeline and OnnxStableDiffusionInpaintPipeline on
@@ -31,8 +15,7 @@ describeWithShared(
   ['goldens', 'e2e2', 'cases.json'],
   'parity with diffusers ONNX img2img, inpaint, v-prediction',
   () => {
-    const dir = sharedPath('goldens', 'e2e2');
-    const cases = readSharedJson<Case[]>('goldens', 'e2e2', 'cases.json').filter((c) => c.kind !== 'sdxl');
+    const cases = ['vpred', 'img2img', 'inpaint'].flatMap((kind) => e2e2Cases(kind));
     const pipelines = new Map<string, Pipeline>();
 
     afterAll(async () => {
@@ -40,40 +23,26 @@ describeWithShared(
     });
 
     it('covers every img2img, inpaint and v-prediction case', () => {
+      const all = e2e2Cases('vpred').length + e2e2Cases('img2img').length + e2e2Cases('inpaint').length;
+      expect(all).toBe(5);
       expect(new Set(cases.map((c) => c.kind))).toEqual(new Set(['vpred', 'img2img', 'inpaint']));
     });
 
     it.each(cases.map((c) => [c.name, c] as const))('%s matches the reference image', async (_name, c) => {
       let pipeline = pipelines.get(c.model);
       if (!pipeline) {
-        pipeline = await loadPipeline(path.join(dir, c.model));
+        pipeline = await loadPipeline(e2e2ModelDir(c));
         pipelines.set(c.model, pipeline);
       }
       const timesteps: number[] = [];
       const result = await pipeline.generate(
-        {
-          prompt: c.prompt,
-          negative_prompt: c.negative_prompt,
-          seed: c.seed,
-          steps: c.steps,
-          guidance_scale: c.guidance_scale,
-          scheduler: c.scheduler,
-          karras: c.karras,
-          width: c.width,
-          height: c.height,
-          output_format: 'png',
-          ...(c.image ? { image: fs.readFileSync(path.join(dir, c.image)) } : {}),
-          ...(c.mask_image ? { mask_image: fs.readFileSync(path.join(dir, c.mask_image)) } : {}),
-          ...(c.kind === 'img2img' ? { strength: c.strength } : c.kind === 'inpaint' ? { strength: 1 } : {}),
-        },
+        { ...e2e2Request(c), ...e2e2EditInputs(c) },
         { onStep: (p) => timesteps.push(...p.unetTimesteps) },
       );
       expect(timesteps).toEqual(c.unet_timesteps.map((t) => Math.fround(t)));
       expect(result.timings.unet_calls).toBe(c.unet_timesteps.length);
-      const ours = await decodeRgb(result.images[0]);
-      const ref = await decodeRgb(path.join(dir, c.png));
-      expect([ours.width, ours.height]).toEqual([ref.width, ref.height]);
-      const diff = compareRgb(ours.data, ref.data, 2);
+      const diff = await compareWithReference(result.images[0], c);
+      expect(diff.size).toEqual(diff.refSize);
       // Printed for the report: how close each case lands.
       process.stdout.write(
         `${c.name}: max diff ${diff.maxDiff}, ${(diff.fractionOver * 100).toFixed(3)} % over 2/255\n`,
