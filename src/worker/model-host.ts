@@ -41,9 +41,11 @@ interface Slot {
 /**
  * The models of one worker, loaded when a job first needs them and kept
  * while they fit a memory budget: to load another, the least recently used
- * idle model is unloaded first. Loads and unloads run one at a time, so the
- * budget arithmetic never races. A model larger than the whole budget still
- * loads, alone, with a warning: refusing it would leave its jobs nowhere to go.
+ * idle model is unloaded first, and a model in use is waited for (its job's
+ * device work ends soon) rather than loaded beside, which on a GPU would run
+ * out of memory. Loads and unloads run one at a time, so the budget
+ * arithmetic never races. A model larger than the whole budget still loads,
+ * alone, with a warning: refusing it would leave its jobs nowhere to go.
  */
 export class ModelHost {
   readonly #options: ModelHostOptions;
@@ -53,6 +55,8 @@ export class ModelHost {
   /** What each model looked like when last loaded; kept after an unload for the registry. */
   readonly #info = new Map<string, ModelInfo>();
   #clock = 0;
+  /** Loads waiting for a model in use to be released. */
+  #awaitingRelease: (() => void)[] = [];
   #serial: Promise<unknown> = Promise.resolve();
   #closed = false;
 
@@ -123,6 +127,7 @@ export class ModelHost {
       released = true;
       slot.users -= 1;
       slot.lastUsed = ++this.#clock;
+      if (slot.users === 0) for (const wake of this.#awaitingRelease.splice(0)) wake();
     };
     try {
       return { pool: await slot.pool, release };
@@ -135,6 +140,7 @@ export class ModelHost {
   /** Unloads every model; later uses fail. */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const wake of this.#awaitingRelease.splice(0)) wake();
     const slots = [...this.#slots.values()];
     this.#slots.clear();
     await Promise.allSettled(slots.map((slot) => slot.pool.then((pool) => pool.close())));
@@ -145,6 +151,7 @@ export class ModelHost {
     const pool = this.#exclusive(async () => {
       slot.bytes = this.#estimate(dir);
       await this.#makeRoom(id, slot.bytes);
+      if (this.#closed) throw new GiraffeError('GIRAFFE_ERR_PIPELINE_CLOSED', 'the worker is stopping');
       const started = performance.now();
       const loaded = await PipelinePool.load(id, dir, {
         device: this.#options.device,
@@ -182,13 +189,31 @@ export class ModelHost {
     return slot;
   }
 
-  /** Unloads least recently used idle models until `bytes` more fit the budget (or none is idle). */
+  /**
+   * Unloads least recently used idle models until `bytes` more fit the
+   * budget, waiting for models in use to become idle; gives up (and loads
+   * beyond the budget) only when nothing else is loaded.
+   */
   async #makeRoom(id: string, bytes: number): Promise<void> {
-    while (this.loadedBytes + bytes > this.#budget) {
-      const idle = [...this.#slots]
-        .filter(([other, slot]) => other !== id && slot.ready && slot.users === 0)
+    while (this.loadedBytes + bytes > this.#budget && !this.#closed) {
+      const others = [...this.#slots].filter(([other, slot]) => other !== id && slot.ready);
+      if (others.length === 0) break;
+      const idle = others
+        .filter(([, slot]) => slot.users === 0)
         .sort(([, a], [, b]) => a.lastUsed - b.lastUsed)[0];
-      if (!idle) break;
+      if (!idle) {
+        this.#options.logger.info(
+          {
+            model: id,
+            estimated_mb: mb(bytes),
+            loaded_mb: mb(this.loadedBytes),
+            budget_mb: mb(this.#budget),
+          },
+          'waiting for a model in use to become idle: loading beside it would exceed the memory budget',
+        );
+        await new Promise<void>((resolve) => this.#awaitingRelease.push(resolve));
+        continue;
+      }
       const [victim, slot] = idle;
       this.#slots.delete(victim);
       await (await slot.pool).close();
@@ -206,7 +231,7 @@ export class ModelHost {
           loaded_mb: mb(this.loadedBytes),
           budget_mb: mb(this.#budget),
         },
-        'loading a model beyond the memory budget: the models loaded now are in use or it is larger than the budget alone',
+        'loading a model beyond the memory budget: it is larger than the budget alone',
       );
     }
   }

@@ -46,20 +46,47 @@ afterEach(async () => {
 
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-it('never unloads a model in use: over budget it loads beside it, with a warning, then evicts once idle', async () => {
+it('never unloads a model in use, nor loads beside it over budget: the load waits until it is idle', async () => {
   const { host: models, logs } = host(footprint * 1.5);
   const alpha = await models.acquire('alpha');
-  const beta = await models.acquire('beta');
-  expect(models.loaded.sort()).toEqual(['alpha', 'beta']);
-  expect(logs.some((l) => l.level === 40 && String(l.msg).includes('beyond the memory budget'))).toBe(true);
+  let betaLoaded = false;
+  const beta = models.acquire('beta').then((held) => {
+    betaLoaded = true;
+    return held;
+  });
+  // The load says it waits (logged as it starts waiting), and nothing was loaded beside alpha.
+  while (!logs.some((l) => String(l.msg).startsWith('waiting for a model in use')))
+    await new Promise((resolve) => setImmediate(resolve));
+  expect(betaLoaded).toBe(false);
+  expect(models.loaded).toEqual(['alpha']);
   alpha.release();
-  beta.release();
-  // Both idle now: gamma needs both gone (one would still leave two over budget), least recently used first.
+  (await beta).release();
+  expect(models.loaded).toEqual(['beta']);
+  expect(logs.some((l) => String(l.msg).includes('beyond the memory budget'))).toBe(false);
+  expect(logs.filter((l) => String(l.msg).startsWith('model unloaded')).map((l) => l.model)).toEqual([
+    'alpha',
+  ]);
+}, 60_000);
+
+it('unloads least recently used idle models first, as many as the next one needs', async () => {
+  const { host: models, logs } = host(footprint * 2.5);
+  await models.load('alpha');
+  await models.load('beta');
+  expect(models.loaded.sort()).toEqual(['alpha', 'beta']);
+  await models.use('alpha', async () => undefined); // beta is now the least recently used
   await models.load('gamma');
-  expect(models.loaded).toEqual(['gamma']);
+  expect(models.loaded.sort()).toEqual(['alpha', 'gamma']);
   const unloaded = logs.filter((l) => String(l.msg).startsWith('model unloaded')).map((l) => l.model);
-  expect(unloaded).toEqual(['alpha', 'beta']);
-  expect(models.loadedBytes).toBe(footprint);
+  expect(unloaded).toEqual(['beta']);
+  expect(models.loadedBytes).toBe(2 * footprint);
+}, 60_000);
+
+it('a load waiting for a model in use ends when the host closes', async () => {
+  const { host: models } = host(footprint * 1.5);
+  await models.acquire('alpha');
+  const beta = expect(models.acquire('beta')).rejects.toMatchObject({ code: 'GIRAFFE_ERR_PIPELINE_CLOSED' });
+  await models.close();
+  await beta;
 }, 60_000);
 
 it('loads a model larger than the whole budget alone, and serves it', async () => {
