@@ -4,10 +4,12 @@ export {
   type GenerateOptions,
   type GenerateResult,
   type GenerationTimings,
+  type RenderedGeneration,
   type ModelInfo,
   type PipelineOptions,
 } from './stable-diffusion-pipeline';
 export { ThreadedPipeline } from './thread/threaded-pipeline';
+export { DeviceSlots } from './device-slots';
 export type { StepProgress, CancelSignal } from './stages/denoise';
 export {
   generateRequestSchema,

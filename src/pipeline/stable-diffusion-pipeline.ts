@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
+import type { DeviceSlots } from './device-slots';
 import { checkpointKey, CheckpointTaker, type CheckpointOptions, type DenoiseCheckpoint } from './checkpoint';
-import { encodeImage, formatA1111Parameters } from './image';
 import {
   checkModelMode,
   loadModel,
@@ -21,8 +21,12 @@ import {
 } from './generate-request';
 import { modelDefaults, type ModelDefaults } from './model-defaults';
 import { decodeLatents } from './stages/decode-latents';
+import type { GenerateResult, RenderedGeneration } from './generation-result';
+
+export type { GenerateResult, GenerationTimings, RenderedGeneration } from './generation-result';
 import { denoise, stepOfCall, throwIfCanceled, type CancelSignal, type StepProgress } from './stages/denoise';
 import { encodeConditioning } from './stages/encode-conditioning';
+import { finishImages, wallClockMs } from './stages/finish-images';
 import { prepareModeLatents } from './stages/prepare-mode-latents';
 
 /** Where and how the model's sessions run. */
@@ -43,40 +47,15 @@ export interface GenerateOptions {
   readonly checkpoint?: CheckpointOptions;
   /**
    * Called once the run's last `session.run` has returned (before the images
-   * are encoded), so a caller can give the device its next job while this one
-   * is encoded.
+   * are turned into bytes and encoded), so a caller can give the device its
+   * next job while this one is finished.
    */
   readonly onDeviceIdle?: () => void;
-}
-
-/** Milliseconds spent per stage; `session_run_ms` is the part spent inside onnxruntime. */
-export interface GenerationTimings {
-  readonly total_ms: number;
-  readonly text_encoder_ms: number;
-  readonly denoise_ms: number;
-  readonly vae_decoder_ms: number;
-  readonly image_encode_ms: number;
-  /** Image requests: decoding and fitting the input image (and mask). */
-  readonly input_decode_ms?: number;
-  /** Image requests: the VAE encoder's run. */
-  readonly vae_encoder_ms?: number;
-  readonly session_run_ms: number;
-  readonly unet_calls: number;
-}
-
-export interface GenerateResult {
-  /** Encoded images in the request's output format. */
-  readonly images: Buffer[];
-  readonly seed: number;
-  readonly width: number;
-  readonly height: number;
-  /** The request with every default filled in: enough to make the same images again. */
-  readonly request: ResolvedRequest;
-  /** AUTOMATIC1111-style infotext (also in each PNG's `parameters` chunk). */
-  readonly parameters: string;
-  readonly timings: GenerationTimings;
-  /** Steps taken from `resumeFrom` instead of being run (0: the run started from noise). */
-  readonly resumed_from_step: number;
+  /**
+   * Turns on the device to take for the `session.run` calls, shared with other
+   * pipelines (and threads); absent: this run does not wait for one.
+   */
+  readonly deviceSlots?: DeviceSlots;
 }
 
 /** What a loaded model offers, for listings and request defaults. */
@@ -135,7 +114,21 @@ export class StableDiffusionPipeline {
   }
 
   async generate(request: PipelineRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
-    const started = performance.now();
+    const rendered = await this.render(request, options);
+    options.onDeviceIdle?.();
+    return finishImages(rendered);
+  }
+
+  /**
+   * A generation's device work: every `session.run`, up to the VAE decoder's
+   * output. {@link generate} is this and {@link finishImages}; the threaded
+   * pipeline runs the two on different threads.
+   */
+  async render(
+    request: PipelineRequest,
+    options: Omit<GenerateOptions, 'onDeviceIdle'> = {},
+  ): Promise<RenderedGeneration> {
+    const startedAt = wallClockMs();
     const { request: r, images: inputs } = this.#resolve(request);
     const { model } = this;
     const contract = model.contract.unet;
@@ -159,108 +152,94 @@ export class StableDiffusionPipeline {
     const lcmGuidance = contract.timestepCondDim !== undefined;
     const classifierFree = !lcmGuidance && r.guidance_scale > 1;
 
-    let t0 = performance.now();
-    const { embeddings, added } = await encodeConditioning(model, r, classifierFree);
-    const textEncoderMs = performance.now() - t0;
+    // The device is taken only now: resolving and the scheduler's set-up need none.
+    const leaveDevice = await options.deviceSlots?.take(options.signal);
+    try {
+      let t0 = performance.now();
+      const { embeddings, added } = await encodeConditioning(model, r, classifierFree);
+      const textEncoderMs = performance.now() - t0;
 
-    const shape = [r.num_images, contract.latentChannels, r.height / 8, r.width / 8] as const;
-    const rng = new NumpyRandomState(r.seed);
-    const start = await prepareModeLatents(model, scheduler, rng, r, inputs, {
-      batch: shape[0],
-      channels: shape[1],
-      height: shape[2],
-      width: shape[3],
-    });
-    throwIfCanceled(options.signal);
-    let timestepCond: Float32Array | undefined;
-    if (lcmGuidance) {
-      const row = lcmGuidanceEmbedding(r.guidance_scale, contract.timestepCondDim!);
-      timestepCond = new Float32Array(row.length * r.num_images);
-      for (let i = 0; i < r.num_images; i++) timestepCond.set(row, i * row.length);
+      const shape = [r.num_images, contract.latentChannels, r.height / 8, r.width / 8] as const;
+      const rng = new NumpyRandomState(r.seed);
+      const start = await prepareModeLatents(model, scheduler, rng, r, inputs, {
+        batch: shape[0],
+        channels: shape[1],
+        height: shape[2],
+        width: shape[3],
+      });
+      throwIfCanceled(options.signal);
+      let timestepCond: Float32Array | undefined;
+      if (lcmGuidance) {
+        const row = lcmGuidanceEmbedding(r.guidance_scale, contract.timestepCondDim!);
+        timestepCond = new Float32Array(row.length * r.num_images);
+        for (let i = 0; i < r.num_images; i++) timestepCond.set(row, i * row.length);
+      }
+
+      const checkpoints = new CheckpointTaker(
+        checkpointKey(model.directory.id, r),
+        scheduler,
+        rng,
+        start.latents,
+        options,
+      );
+
+      t0 = performance.now();
+      const final = await denoise({
+        model,
+        scheduler,
+        latents: checkpoints.startLatents,
+        firstStep: start.firstStep,
+        startStep: checkpoints.startStep,
+        hooks: start.hooks,
+        shape,
+        embeddings,
+        added,
+        guidanceScale: r.guidance_scale,
+        classifierFree,
+        timestepCond,
+        rng,
+        steps: r.steps,
+        onStep: checkpoints.wrap(options.onStep),
+        signal: options.signal,
+      }).catch((err: unknown) => {
+        checkpoints.onStopped(err);
+        throw err;
+      });
+      const denoiseMs = performance.now() - t0;
+
+      t0 = performance.now();
+      const decoded = await decodeLatents(model, final, shape[0], shape[2], shape[3]);
+      const vaeMs = performance.now() - t0;
+
+      return {
+        decoded,
+        request: r,
+        model: model.directory.id,
+        device: model.device,
+        startedAt,
+        timings: {
+          text_encoder_ms: textEncoderMs,
+          denoise_ms: denoiseMs,
+          vae_decoder_ms: vaeMs,
+          ...(inputs.image !== undefined
+            ? { input_decode_ms: start.inputDecodeMs, vae_encoder_ms: start.vaeEncoderMs }
+            : {}),
+          session_run_ms: components.reduce((sum, c) => sum + c.takeRunTime(), 0),
+          unet_calls: scheduler.timesteps.length - start.firstStep - checkpoints.startStep,
+        },
+        // In requested steps, as progress counts them (a checkpoint counts U-Net calls; PNDM makes one more).
+        resumed_from_step:
+          checkpoints.startStep === 0
+            ? 0
+            : stepOfCall(
+                checkpoints.startStep - 1,
+                scheduler.timesteps.length - start.firstStep,
+                Math.min(r.steps, scheduler.timesteps.length - start.firstStep),
+              ),
+      };
+    } finally {
+      leaveDevice?.();
     }
-
-    const checkpoints = new CheckpointTaker(
-      checkpointKey(model.directory.id, r),
-      scheduler,
-      rng,
-      start.latents,
-      options,
-    );
-
-    t0 = performance.now();
-    const final = await denoise({
-      model,
-      scheduler,
-      latents: checkpoints.startLatents,
-      firstStep: start.firstStep,
-      startStep: checkpoints.startStep,
-      hooks: start.hooks,
-      shape,
-      embeddings,
-      added,
-      guidanceScale: r.guidance_scale,
-      classifierFree,
-      timestepCond,
-      rng,
-      steps: r.steps,
-      onStep: checkpoints.wrap(options.onStep),
-      signal: options.signal,
-    }).catch((err: unknown) => {
-      checkpoints.onStopped(err);
-      throw err;
-    });
-    const denoiseMs = performance.now() - t0;
-
-    t0 = performance.now();
-    const decoded = await decodeLatents(model, final, shape[0], shape[2], shape[3]);
-    const vaeMs = performance.now() - t0;
-    options.onDeviceIdle?.();
-
-    t0 = performance.now();
-    const parameters = formatA1111Parameters({ ...r, model: model.directory.id, device: model.device });
-    const images = await Promise.all(
-      decoded.rgb.map((rgb) =>
-        encodeImage(
-          rgb,
-          decoded.width,
-          decoded.height,
-          r.output_format,
-          r.output_format === 'png' ? { parameters } : {},
-        ),
-      ),
-    );
-    const encodeMs = performance.now() - t0;
-
-    const sessionRunMs = components.reduce((sum, c) => sum + c.takeRunTime(), 0);
-    return {
-      images,
-      seed: r.seed,
-      width: decoded.width,
-      height: decoded.height,
-      request: r,
-      parameters,
-      timings: {
-        total_ms: performance.now() - started,
-        text_encoder_ms: textEncoderMs,
-        denoise_ms: denoiseMs,
-        vae_decoder_ms: vaeMs,
-        image_encode_ms: encodeMs,
-        ...(inputs.image !== undefined
-          ? { input_decode_ms: start.inputDecodeMs, vae_encoder_ms: start.vaeEncoderMs }
-          : {}),
-        session_run_ms: sessionRunMs,
-        unet_calls: scheduler.timesteps.length - start.firstStep - checkpoints.startStep,
-      },
-      // In requested steps, as progress counts them (a checkpoint counts U-Net calls; PNDM makes one more).
-      resumed_from_step:
-        checkpoints.startStep === 0
-          ? 0
-          : stepOfCall(
-              checkpoints.startStep - 1,
-              scheduler.timesteps.length - start.firstStep,
-              Math.min(r.steps, scheduler.timesteps.length - start.firstStep),
-            ),
-    };
   }
 
   async close(): Promise<void> {

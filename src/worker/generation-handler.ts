@@ -10,11 +10,10 @@ import {
   type ReproducibilityRecord,
   type ResolvedJobRequest,
 } from '../jobs';
-import type { GenerateRequest, ModelInfo } from '../pipeline';
+import type { DeviceSlots, GenerateRequest, ModelInfo } from '../pipeline';
 import type { Logger } from 'pino';
 import { isGiraffeError } from '../errors';
 import type { CheckpointStore, JobContext, JobHandler, ResultStore } from '../queue';
-import type { DeviceGate } from './device-gate';
 import { JobCheckpoints } from './job-checkpoints';
 import type { ModelFingerprint } from './model-fingerprint';
 import { LatestProgress } from './latest-progress';
@@ -100,8 +99,11 @@ export interface GenerationHandlerOptions {
   /** Where running jobs keep their checkpoints, and how often they take one; absent: none are taken. */
   readonly checkpoints?: { readonly store: CheckpointStore; readonly intervalMs: number };
   readonly logger?: Logger;
-  /** Limits how many jobs do device work at once; absent: as many as the pipelines allow. */
-  readonly deviceGate?: DeviceGate;
+  /**
+   * The device's turns, shared by every job of this handler (see
+   * {@link DeviceSlots}); absent: each copy's thread runs its jobs one at a time.
+   */
+  readonly deviceSlots?: DeviceSlots;
 }
 
 /** Whether a failed run's checkpoint is worth keeping: for a retry or another worker, not after a final end. */
@@ -160,8 +162,6 @@ export function createGenerationHandler(
   options: GenerationHandlerOptions = {},
 ): JobHandler {
   return async (job: JobRecord, context: JobContext): Promise<JobResult> => {
-    // The job the worker took ahead of time waits here for the device (see DeviceGate).
-    const leaveDevice = await options.deviceGate?.enter(context.signal);
     let deviceDone = false;
     let giveBack = (): void => undefined;
     let release = (): void => undefined;
@@ -172,14 +172,15 @@ export function createGenerationHandler(
       deviceDone = true;
       giveBack();
       release();
-      leaveDevice?.();
     };
     try {
       // Loads the model if need be; the host cannot unload it until the job releases it.
       const acquired = await models.acquire(job.model);
       release = acquired.release;
       const { pool } = acquired;
-      const borrowed = await pool.borrow();
+      // A job the worker took ahead goes to the copy's thread now, with its inputs, and waits there
+      // for its turn on the device (DeviceSlots): it starts the moment the job before it ends.
+      const borrowed = pool.borrow();
       giveBack = borrowed.giveBack;
       const { pipeline } = borrowed;
       const started = performance.now();
@@ -208,6 +209,7 @@ export function createGenerationHandler(
           resumeFrom,
           checkpoint: checkpoints?.options,
           onDeviceIdle,
+          deviceSlots: options.deviceSlots,
           onStep: (p) => {
             const elapsed = performance.now() - started;
             // A resumed run's first step says so; its ETA counts only the steps this attempt ran.

@@ -6,11 +6,11 @@ import { warmUp } from './warm-up';
 /**
  * The loaded copies of one model: one inference thread per unit of
  * concurrency (a GPU runs one at a time best; a CPU box may run two).
- * A job borrows a free copy for its device work.
+ * A job borrows the least busy copy for its device work.
  */
 export class PipelinePool {
-  #free: Pipeline[];
-  #waiters: ((p: Pipeline) => void)[] = [];
+  /** Jobs lent each copy whose device work is not over. */
+  readonly #lent: Map<Pipeline, number>;
 
   private constructor(
     readonly model: string,
@@ -20,7 +20,7 @@ export class PipelinePool {
     /** The model's TAESD preview decoder, when its directory has one (`taesd/`). */
     readonly taesd?: TaesdPreviewDecoder,
   ) {
-    this.#free = [...pipelines];
+    this.#lent = new Map(pipelines.map((p) => [p, 0]));
   }
 
   static async load(
@@ -55,20 +55,20 @@ export class PipelinePool {
   }
 
   /**
-   * A free copy, for one job's device work: `giveBack` (once, whoever calls
-   * it) returns it as soon as that work is over, so the next job may use the
-   * copy while this one's images are still being encoded.
+   * The copy with the fewest jobs lent out, for one job's device work. It
+   * need not be free: jobs queue on a copy's thread, so the next one is there
+   * when the device comes free. `giveBack` (once, whoever calls it) ends the
+   * loan as soon as that work is over, while the job's images are finished.
    */
-  async borrow(): Promise<{ pipeline: Pipeline; giveBack: () => void }> {
-    const pipeline =
-      this.#free.pop() ?? (await new Promise<Pipeline>((resolve) => this.#waiters.push(resolve)));
+  borrow(): { pipeline: Pipeline; giveBack: () => void } {
+    let pipeline = this.pipelines[0];
+    for (const p of this.pipelines) if (this.#lent.get(p)! < this.#lent.get(pipeline)!) pipeline = p;
+    this.#lent.set(pipeline, this.#lent.get(pipeline)! + 1);
     let given = false;
     const giveBack = (): void => {
       if (given) return;
       given = true;
-      const next = this.#waiters.shift();
-      if (next) next(pipeline);
-      else this.#free.push(pipeline);
+      this.#lent.set(pipeline, this.#lent.get(pipeline)! - 1);
     };
     return { pipeline, giveBack };
   }

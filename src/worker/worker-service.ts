@@ -1,11 +1,10 @@
 import * as os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { assertDeviceAvailable, probeWebgpu } from '../pipeline';
+import { assertDeviceAvailable, DeviceSlots, probeWebgpu } from '../pipeline';
 import type { JobRecord } from '../jobs';
 import type { JobConsumer, QueueDriver, WorkerInfo } from '../queue';
 import { WebhookNotifier, type WebhookNotifierOptions, type WebhookSubscription } from '../webhooks';
-import { DeviceGate } from './device-gate';
 import { createGenerationHandler } from './generation-handler';
 import { ModelHost, type ModelToServe } from './model-host';
 
@@ -51,8 +50,8 @@ export interface WorkerServiceOptions {
   /** Running jobs save a checkpoint this often (CHECKPOINT_INTERVAL_MS); 0 or absent: never. @defaultValue 0 */
   readonly checkpointIntervalMs?: number;
   /**
-   * Jobs claimed beyond `concurrency`, waiting ready for the device (WORKER_PREFETCH; see
-   * {@link DeviceGate}). @defaultValue 0
+   * Jobs claimed beyond `concurrency`, waiting ready on an inference thread for a turn on the
+   * device (WORKER_PREFETCH; see {@link DeviceSlots}). @defaultValue 0
    */
   readonly prefetch?: number;
 }
@@ -131,13 +130,13 @@ export class WorkerService {
     const { driver, logger } = this.options;
     const checkpointMs = this.options.checkpointIntervalMs ?? 0;
     const slots = this.options.concurrency ?? 1;
-    // One handler per group of models sharing slots, each with its own gate to the device.
+    // One handler per group of models sharing slots, each group with its own turns on the device.
     const handlerFor = () =>
       createGenerationHandler(this.host, driver.results, {
         previewMinIntervalMs: this.options.previewMinIntervalMs,
         checkpoints: checkpointMs > 0 ? { store: driver.checkpoints, intervalMs: checkpointMs } : undefined,
         logger,
-        deviceGate: new DeviceGate(slots),
+        deviceSlots: DeviceSlots.create(slots),
       });
     const webhooks = this.options.webhooks;
     if (webhooks) {
@@ -183,7 +182,7 @@ export class WorkerService {
           },
           {
             workerId: this.id,
-            // Jobs beyond the device's slots wait at the gate, ready (see DeviceGate).
+            // Jobs beyond the device's slots wait on their inference thread, ready (see DeviceSlots).
             concurrency: slots + (this.options.prefetch ?? 0),
             lockDurationMs: this.options.lockDurationMs,
           },

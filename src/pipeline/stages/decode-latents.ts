@@ -1,34 +1,19 @@
-import { GiraffeError } from '../../errors';
 import type { LoadedModel } from '../model';
-import { vaeOutputToRgb } from '../image';
 
-/**
- * A decoded image with a NaN or infinite value fails the job: clamped to
- * 0–255 it would come out black (or flat) and pass for a success. The usual
- * cause is SDXL's VAE overflowing float16.
- */
-function checkDecoded(data: Float32Array, precision: 'float32' | 'float16'): void {
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i];
-    if (v - v === 0) continue;
-    const what = Number.isNaN(v) ? 'NaN' : 'infinite';
-    const hint =
-      precision === 'float16'
-        ? ' The VAE decoder runs in float16, where the SDXL VAE overflows: export vae_decoder in float32, ' +
-          'or use the fp16-fix VAE (madebyollin/sdxl-vae-fp16-fix).'
-        : '';
-    throw new GiraffeError(
-      'GIRAFFE_ERR_MODEL_OUTPUT_INVALID',
-      `vae_decoder/model.onnx returned ${what} values: the image would be black, so the job fails.${hint}`,
-      { component: 'vae_decoder', precision },
-    );
-  }
+/** The VAE decoder's output for each image: NCHW `[1, 3, height, width]` floats in about [−1, 1]. */
+export interface DecodedPixels {
+  readonly pixels: Float32Array[];
+  readonly width: number;
+  readonly height: number;
+  /** The VAE decoder's precision, for the message when its output is not finite. */
+  readonly precision: 'float32' | 'float16';
 }
 
 /**
- * Decodes latents [B, C, h, w] to 8-bit RGB images. Latents are divided by the
- * VAE scaling factor from the model's config; images are decoded one at a
- * time, as diffusers does, which also bounds the VAE's peak memory.
+ * Decodes latents [B, C, h, w] with the VAE. Latents are divided by the VAE
+ * scaling factor from the model's config; images are decoded one at a time,
+ * as diffusers does, which also bounds the VAE's peak memory. Turning the
+ * output into bytes is left to {@link finishImages}, off the device's thread.
  */
 export async function decodeLatents(
   model: LoadedModel,
@@ -36,12 +21,12 @@ export async function decodeLatents(
   batch: number,
   latentHeight: number,
   latentWidth: number,
-): Promise<{ rgb: Uint8Array[]; width: number; height: number }> {
+): Promise<DecodedPixels> {
   const { vaeDecoder, contract, directory } = model;
   const inverse = Math.fround(1 / directory.vaeScalingFactor);
   const per = latents.length / batch;
   const channels = per / (latentHeight * latentWidth);
-  const rgb: Uint8Array[] = [];
+  const pixels: Float32Array[] = [];
   let width = 0;
   let height = 0;
   for (let b = 0; b < batch; b++) {
@@ -52,9 +37,8 @@ export async function decodeLatents(
       [contract.vaeDecoder.output],
     );
     const image = out[contract.vaeDecoder.output];
-    checkDecoded(image.data, contract.vaeDecoder.precision);
     [, , height, width] = image.dims;
-    rgb.push(...vaeOutputToRgb(image.data, 1, height, width));
+    pixels.push(image.data);
   }
-  return { rgb, width, height };
+  return { pixels, width, height, precision: contract.vaeDecoder.precision };
 }

@@ -2,10 +2,14 @@
  * Entry point of the inference worker thread. onnxruntime-node's `run()`
  * blocks the thread it is called on for the whole U-Net step, so the model
  * lives here and the main thread stays free for timers, I/O and lock renewal.
+ * Everything this thread does between two `session.run` calls keeps the
+ * device waiting, so it only renders: the main thread turns the VAE's output
+ * into image bytes (finish-images.ts) while this thread runs the next job.
  */
 import type { GenerateRequest } from '../generate-request';
 import { parentPort, workerData } from 'node:worker_threads';
 import { GiraffeError, type SerializedGiraffeError } from '../../errors';
+import { DeviceSlots } from '../device-slots';
 import { adoptWebgpuLock } from '../model/webgpu-lock';
 import { StableDiffusionPipeline } from '../stable-diffusion-pipeline';
 import type { DenoiseCheckpoint } from '../checkpoint';
@@ -30,7 +34,6 @@ function serialize(err: unknown): SerializedGiraffeError | { message: string } {
 async function main(): Promise<void> {
   const port = parentPort!;
   const data = workerData as ThreadData;
-  const cancel = new Int32Array(data.cancelBuffer);
   adoptWebgpuLock(data.webgpuLock);
   const send = (msg: FromThread, transfer: ArrayBuffer[] = []): void => port.postMessage(msg, transfer);
 
@@ -43,14 +46,12 @@ async function main(): Promise<void> {
   }
   send({ type: 'ready', info: pipeline.info });
 
-  // One job on the device at a time (the main thread sends the next once this one's device
-  // work is over, and the chain holds it anyway); earlier jobs may still be encoding.
+  // Jobs render one at a time, in arrival order. The main thread sends them as they come, so
+  // the next one is here when the last one's final session.run returns.
   let chain = Promise.resolve();
-  const encoding = new Set<Promise<void>>();
   port.on('message', (msg: ToThread) => {
     if (msg.type === 'close') {
       chain = chain.then(async () => {
-        await Promise.all(encoding);
         await pipeline.close();
         send({ type: 'closed' });
         port.close();
@@ -58,18 +59,20 @@ async function main(): Promise<void> {
       return;
     }
     const { job, request, images, wantSteps, resumeFrom, checkpointIntervalMs } = msg;
-    const runJob = async (deviceIdle: () => void): Promise<void> => {
-      const signal = {
-        get aborted() {
-          return Atomics.load(cancel, 0) === job;
-        },
-      };
+    const cancel = new Int32Array(msg.cancel);
+    const deviceSlots = msg.deviceSlots && DeviceSlots.from(msg.deviceSlots);
+    const render = async (): Promise<void> => {
       try {
-        const result = await pipeline.generate(
+        const rendered = await pipeline.render(
           // A resolved request is a valid request (its size lists are read-only; the schema's are not).
           { ...request, ...images } as GenerateRequest,
           {
-            signal,
+            signal: {
+              get aborted() {
+                return Atomics.load(cancel, 0) !== 0;
+              },
+            },
+            deviceSlots,
             onStep: wantSteps
               ? (p) => {
                   // Copies: the pipeline keeps using its arrays; the copies move without another copy.
@@ -103,28 +106,14 @@ async function main(): Promise<void> {
                     save: (checkpoint) =>
                       send({ type: 'checkpoint', job, checkpoint }, checkpointBuffers(checkpoint)),
                   },
-            onDeviceIdle: () => {
-              send({ type: 'device-idle', job });
-              deviceIdle();
-            },
           },
         );
-        send({ type: 'done', job, result }, ownedBuffers(result.images));
+        send({ type: 'rendered', job, rendered }, ownedBuffers(rendered.decoded.pixels));
       } catch (err) {
         send({ type: 'failed', job, error: serialize(err) });
       }
     };
-    // The chain moves on when the job's last session.run returns, not when its images are encoded.
-    chain = chain.then(
-      () =>
-        new Promise<void>((deviceIdle) => {
-          const run = runJob(deviceIdle).finally(() => {
-            deviceIdle();
-            encoding.delete(run);
-          });
-          encoding.add(run);
-        }),
-    );
+    chain = chain.then(render);
   });
 }
 

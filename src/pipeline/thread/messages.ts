@@ -1,5 +1,5 @@
 import type { SerializedGiraffeError } from '../../errors';
-import type { GenerateResult, ModelInfo, PipelineOptions } from '../stable-diffusion-pipeline';
+import type { ModelInfo, PipelineOptions, RenderedGeneration } from '../stable-diffusion-pipeline';
 import type { RequestImages, ResolvedRequest } from '../generate-request';
 import type { DenoiseCheckpoint } from '../checkpoint';
 
@@ -7,8 +7,6 @@ import type { DenoiseCheckpoint } from '../checkpoint';
 export interface ThreadData {
   readonly modelDir: string;
   readonly options: PipelineOptions;
-  /** One Int32 slot: the number of the job to cancel; read between steps without waiting for messages. */
-  readonly cancelBuffer: SharedArrayBuffer;
   /** The process-wide webgpu lock (model/webgpu-lock.ts): threads must not race inside Dawn. */
   readonly webgpuLock: SharedArrayBuffer;
 }
@@ -17,6 +15,10 @@ export type ToThread =
   | {
       readonly type: 'generate';
       readonly job: number;
+      /** One Int32, set to 1 to cancel the job: read between steps without waiting for messages. */
+      readonly cancel: SharedArrayBuffer;
+      /** The device's turns (DeviceSlots) the job takes for its session.run calls, if any. */
+      readonly deviceSlots?: SharedArrayBuffer;
       readonly request: ResolvedRequest;
       /** The input images' bytes, apart from the request (which only names their sha256). */
       readonly images: RequestImages;
@@ -44,9 +46,8 @@ export type FromThread =
       readonly shape: readonly [number, number, number, number];
     }
   | { readonly type: 'checkpoint'; readonly job: number; readonly checkpoint: DenoiseCheckpoint }
-  /** The job's last `session.run` returned: the thread takes the next job while it encodes this one's images. */
-  | { readonly type: 'device-idle'; readonly job: number }
-  | { readonly type: 'done'; readonly job: number; readonly result: GenerateResult }
+  /** The job's last `session.run` returned: the main thread finishes its images while the thread runs the next job. */
+  | { readonly type: 'rendered'; readonly job: number; readonly rendered: RenderedGeneration }
   | {
       readonly type: 'failed';
       readonly job: number;

@@ -17,16 +17,19 @@ import type {
 } from '../stable-diffusion-pipeline';
 import type { FromThread, ThreadData, ToThread } from './messages';
 import { startThread } from './start-thread';
+import { finishImages } from '../stages/finish-images';
 import { webgpuLockBuffer } from '../model/webgpu-lock';
 
-interface PendingJob {
+interface PostedJob {
   readonly job: number;
-  readonly request: ResolvedRequest;
-  readonly images: RequestImages;
+  /** One Int32 the thread reads between steps: 1 cancels the job. */
+  readonly cancel: Int32Array;
   readonly options: GenerateOptions;
   readonly resolve: (result: GenerateResult) => void;
   readonly reject: (err: Error) => void;
   readonly onAbort: () => void;
+  /** Its device work is over; its images are being finished here. */
+  rendered: boolean;
 }
 
 function reviveError(error: { message: string } | unknown): Error {
@@ -35,37 +38,28 @@ function reviveError(error: { message: string } | unknown): Error {
     : new Error((error as { message: string }).message);
 }
 
-/** Structured clone turns Buffers into plain Uint8Arrays; make them Buffers again without copying. */
-function reviveResult(result: GenerateResult): GenerateResult {
-  const images = result.images.map((img) => Buffer.from(img.buffer, img.byteOffset, img.byteLength));
-  return { ...result, images };
-}
-
 /**
  * A Stable Diffusion pipeline whose sessions live in a worker thread. Same
- * `generate` contract as the in-thread pipeline; jobs run one at a time in
- * arrival order, and cancellation reaches a running job through shared
- * memory, so it takes effect at the next step boundary.
+ * `generate` contract as the in-thread pipeline. Jobs go to the thread as
+ * they come and render there one at a time in arrival order, so the next
+ * one starts the moment the last one's final `session.run` returns; this
+ * thread turns each job's VAE output into image bytes meanwhile.
+ * Cancellation reaches a job through shared memory, so it takes effect at the
+ * next step boundary (or before it starts).
  */
 export class ThreadedPipeline {
   #worker: Worker;
-  #cancel: Int32Array;
-  #queue: PendingJob[] = [];
-  /** The job whose `session.run` calls the thread is making: one at a time. */
-  #onDevice: PendingJob | undefined;
-  /** Jobs past their last `session.run`, their images being encoded while the next job runs. */
-  #finishing = new Map<number, PendingJob>();
+  /** Jobs sent to the thread and not yet settled. */
+  #jobs = new Map<number, PostedJob>();
   #nextJob = 1;
   #closed = false;
   #closing: Promise<void> | undefined;
 
   private constructor(
     worker: Worker,
-    cancel: Int32Array,
     readonly info: ModelInfo,
   ) {
     this.#worker = worker;
-    this.#cancel = cancel;
     worker.on('message', (msg: FromThread) => this.#onMessage(msg));
     worker.on('error', (err) =>
       this.#fail(
@@ -83,11 +77,9 @@ export class ThreadedPipeline {
 
   /** Starts the thread and loads the model there; rejects with the load error. */
   static async start(modelDir: string, options: PipelineOptions = {}): Promise<ThreadedPipeline> {
-    const cancelBuffer = new SharedArrayBuffer(4);
     const worker = startThread(__dirname, 'inference-thread', {
       modelDir: path.resolve(modelDir),
       options,
-      cancelBuffer,
       webgpuLock: webgpuLockBuffer(),
     } satisfies ThreadData);
     const info = await new Promise<ModelInfo>((resolve, reject) => {
@@ -117,7 +109,7 @@ export class ThreadedPipeline {
       await worker.terminate();
       throw err;
     });
-    return new ThreadedPipeline(worker, new Int32Array(cancelBuffer), info);
+    return new ThreadedPipeline(worker, info);
   }
 
   /** Validates a request against this model and fills in its defaults (seed included). */
@@ -150,44 +142,44 @@ export class ThreadedPipeline {
       );
     return new Promise<GenerateResult>((resolve, reject) => {
       const job = this.#nextJob++;
-      const onAbort = (): void => this.#abort(job);
-      const pending: PendingJob = { job, request: resolved, images, options, resolve, reject, onAbort };
+      const cancelBuffer = new SharedArrayBuffer(4);
+      const posted: PostedJob = {
+        job,
+        cancel: new Int32Array(cancelBuffer),
+        options,
+        resolve,
+        reject,
+        onAbort: () => this.#cancel(posted),
+        rendered: false,
+      };
       if (options.signal && 'addEventListener' in options.signal) {
-        (options.signal as AbortSignal).addEventListener('abort', onAbort, { once: true });
+        (options.signal as AbortSignal).addEventListener('abort', posted.onAbort, { once: true });
       }
-      this.#queue.push(pending);
-      this.#pump();
+      this.#jobs.set(job, posted);
+      this.#worker.postMessage({
+        type: 'generate',
+        job,
+        cancel: cancelBuffer,
+        deviceSlots: options.deviceSlots?.buffer,
+        request: resolved,
+        images,
+        wantSteps: options.onStep !== undefined,
+        resumeFrom: options.resumeFrom,
+        checkpointIntervalMs: options.checkpoint?.intervalMs,
+      } satisfies ToThread);
     });
   }
 
-  #abort(job: number): void {
-    const queued = this.#queue.findIndex((p) => p.job === job);
-    if (queued >= 0) {
-      const [p] = this.#queue.splice(queued, 1);
-      this.#settle(p, new GiraffeError('GIRAFFE_ERR_GENERATION_CANCELED', 'the generation was canceled'));
-    } else if (this.#onDevice?.job === job) {
-      Atomics.store(this.#cancel, 0, job);
-    }
+  /** Tells the thread to stop the job at its next step boundary (or not to start it). */
+  #cancel(posted: PostedJob): void {
+    if (posted.rendered) return;
+    Atomics.store(posted.cancel, 0, 1);
+    // A job waiting for a turn on the device looks at its flag again now.
+    posted.options.deviceSlots?.wake();
   }
 
-  #pump(): void {
-    if (this.#onDevice || this.#closed) return;
-    const next = this.#queue.shift();
-    if (!next) return;
-    this.#onDevice = next;
-    const msg: ToThread = {
-      type: 'generate',
-      job: next.job,
-      request: next.request,
-      images: next.images,
-      wantSteps: next.options.onStep !== undefined,
-      resumeFrom: next.options.resumeFrom,
-      checkpointIntervalMs: next.options.checkpoint?.intervalMs,
-    };
-    this.#worker.postMessage(msg);
-  }
-
-  #settle(p: PendingJob, outcome: Error | GenerateResult): void {
+  #settle(p: PostedJob, outcome: Error | GenerateResult): void {
+    this.#jobs.delete(p.job);
     if (p.options.signal && 'removeEventListener' in p.options.signal) {
       (p.options.signal as AbortSignal).removeEventListener('abort', p.onAbort);
     }
@@ -197,7 +189,7 @@ export class ThreadedPipeline {
 
   #onMessage(msg: FromThread): void {
     if (msg.type === 'ready' || msg.type === 'load-failed' || msg.type === 'closed') return;
-    const job = this.#onDevice?.job === msg.job ? this.#onDevice : this.#finishing.get(msg.job);
+    const job = this.#jobs.get(msg.job);
     if (!job) return;
     if (msg.type === 'step') {
       try {
@@ -205,55 +197,48 @@ export class ThreadedPipeline {
       } catch {
         // A failing progress callback must not take the generation down with it.
       }
-      if (job.options.signal?.aborted) Atomics.store(this.#cancel, 0, job.job);
+      if (job.options.signal?.aborted) this.#cancel(job);
     } else if (msg.type === 'checkpoint') {
       try {
         job.options.checkpoint?.save(msg.checkpoint);
       } catch {
         // Like progress: a failing store must not take the generation down with it.
       }
-    } else if (msg.type === 'device-idle') {
-      // The device is free: the next job starts while this one's images are encoded.
-      this.#finishing.set(job.job, job);
-      this.#onDevice = undefined;
-      this.#pump();
+    } else if (msg.type === 'rendered') {
+      // The thread has gone on to the next job; the images are finished here meanwhile.
+      job.rendered = true;
       try {
         job.options.onDeviceIdle?.();
       } catch {
         // The caller's bookkeeping must not take the generation down with it.
       }
+      finishImages(msg.rendered).then(
+        (result) => this.#settle(job, result),
+        (err: unknown) => this.#settle(job, err instanceof Error ? err : new Error(String(err))),
+      );
     } else {
-      this.#finishing.delete(job.job);
-      if (this.#onDevice === job) this.#onDevice = undefined;
-      this.#settle(job, msg.type === 'done' ? reviveResult(msg.result) : reviveError(msg.error));
-      this.#pump();
+      this.#settle(job, reviveError(msg.error));
     }
   }
 
   #fail(err: Error): void {
     this.#closed = true;
-    const all = [
-      ...(this.#onDevice ? [this.#onDevice] : []),
-      ...this.#finishing.values(),
-      ...this.#queue.splice(0),
-    ];
-    this.#onDevice = undefined;
-    this.#finishing.clear();
-    for (const p of all) this.#settle(p, err);
+    // Jobs whose images are being finished here need the thread no more.
+    for (const p of [...this.#jobs.values()]) if (!p.rendered) this.#settle(p, err);
   }
 
-  /** Number of generations queued or running in this pipeline. */
+  /** Generations sent to the thread whose device work is not over yet. */
   get pending(): number {
-    return this.#queue.length + (this.#onDevice ? 1 : 0) + this.#finishing.size;
+    let n = 0;
+    for (const p of this.#jobs.values()) if (!p.rendered) n += 1;
+    return n;
   }
 
-  /** Cancels queued work, lets the thread release its sessions, and stops it. */
+  /** Cancels the jobs not yet rendered, lets the thread release its sessions, and stops it. */
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closing = (async () => {
-      for (const p of this.#queue.splice(0))
-        this.#settle(p, new GiraffeError('GIRAFFE_ERR_PIPELINE_CLOSED', 'the pipeline was closed'));
-      if (this.#onDevice) Atomics.store(this.#cancel, 0, this.#onDevice.job);
+      for (const p of this.#jobs.values()) this.#cancel(p);
       if (this.#closed) return;
       const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
       this.#worker.postMessage({ type: 'close' } satisfies ToThread);
