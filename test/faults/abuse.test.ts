@@ -61,7 +61,7 @@ async function politeClient(rounds: number): Promise<number[]> {
 }
 
 /** A slow-loris socket: a request line, then one header byte at a time, never finished. */
-function slowLoris(): { closed: Promise<string>; stop: () => void } {
+function slowLoris(): { trickling: Promise<void>; closed: Promise<string>; stop: () => void } {
   const socket = net.connect(port, '127.0.0.1');
   let received = '';
   socket.on('data', (d: Buffer) => (received += d.toString()));
@@ -69,17 +69,22 @@ function slowLoris(): { closed: Promise<string>; stop: () => void } {
   const header = 'X-Slow: ' + 'a'.repeat(10_000);
   let sent = 0;
   let timer: NodeJS.Timeout | undefined;
+  let firstByte: () => void = () => undefined;
+  // Settles once the socket has connected, sent its request line and its first header byte.
+  const trickling = new Promise<void>((resolve) => (firstByte = resolve));
   socket.once('connect', () => {
     socket.write('GET /healthz HTTP/1.1\r\nHost: giraffe\r\n');
-    timer = setInterval(() => socket.write(header[sent++ % header.length]), 250);
+    timer = setInterval(() => socket.write(header[sent++ % header.length], () => firstByte()), 250);
   });
   const closed = new Promise<string>((resolve) =>
     socket.once('close', () => {
       clearInterval(timer);
+      firstByte(); // a socket closed before it trickled: the test below sees it among the closed ones
       resolve(received);
     }),
   );
   return {
+    trickling,
     closed,
     stop: () => {
       clearInterval(timer);
@@ -91,8 +96,8 @@ function slowLoris(): { closed: Promise<string>; stop: () => void } {
 it('slow-loris sockets do not starve a well-behaved client, and the server closes them itself', async () => {
   const lorises = Array.from({ length: 300 }, () => slowLoris());
   try {
-    // Let them all connect and start trickling.
-    await new Promise((r) => setTimeout(r, 1000));
+    // Every one of them connected and trickling before the polite client comes.
+    await Promise.all(lorises.map((l) => l.trickling));
     const statuses = await politeClient(5);
     expect(statuses).toEqual(Array(5).fill([202, 200, 200]).flat());
     // The headers timeout closes every one of them, with a 408 where the socket still reads.

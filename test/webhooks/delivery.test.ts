@@ -83,7 +83,9 @@ describe('job webhooks through a worker', () => {
   let driver: QueueDriver;
   let worker: WorkerService;
 
-  beforeAll(async () => {
+  // A worker per test: stopping it waits for its deliveries under way, which is how a test knows
+  // that nothing else will follow.
+  beforeEach(async () => {
     const demoDir = await ensureDemoModel(path.join(tmp, 'data'));
     driver = createQueueDriver({ dataDir: path.join(tmp, 'data') });
     worker = await WorkerService.start({
@@ -100,11 +102,12 @@ describe('job webhooks through a worker', () => {
     });
   });
 
-  afterAll(async () => {
+  afterEach(async () => {
     await worker?.stop(0);
     await driver?.close();
-    fs.rmSync(tmp, { recursive: true, force: true });
   });
+
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   async function runJob(subscription: WebhookSubscription): Promise<string> {
     const id = randomUUID();
@@ -148,8 +151,8 @@ describe('job webhooks through a worker', () => {
           verifySignature(headers['giraffe-signature'] as string, body, deriveWebhookSecret(MASTER, 'x')),
         ).toBe(false);
       }
-      // Nothing else follows (progress was not asked for).
-      await new Promise((r) => setTimeout(r, 200));
+      // Nothing else follows (progress was not asked for): the stopped worker has no delivery left.
+      await worker.stop(0);
       expect(receiver.received).toHaveLength(2);
     } finally {
       await receiver.close();
@@ -169,7 +172,8 @@ describe('job webhooks through a worker', () => {
       expect(new Set(bodies.map((b) => b.id)).size).toBe(1);
       expect(bodies[2].job).toMatchObject({ id, status: 'succeeded' });
       expect(receiver.received.map((r) => r.headers['giraffe-webhook-attempt'])).toEqual(['1', '2', '3']);
-      await new Promise((r) => setTimeout(r, 200));
+      // No attempt after the one that succeeded: the stopped worker has no delivery left.
+      await worker.stop(0);
       expect(receiver.received).toHaveLength(3);
     } finally {
       await receiver.close();

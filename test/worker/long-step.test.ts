@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import Redis from 'ioredis';
 import type { JobEvent } from '../../src/jobs';
 import { resolveRequest } from '../../src/pipeline';
 import { createQueueDriver, type QueueDriver } from '../../src/queue';
@@ -76,9 +77,28 @@ it('a 30 s step with a 5 s lock is not processed twice', async () => {
   const stop = await driver.events.subscribe(id, (e) => e.type !== 'preview' && events.push(e));
   const job = await driver.queue.enqueue({ id, model: 'very-slow', request });
 
-  // Midway through the step: both workers still announce themselves, and the job is still on its first attempt.
+  // Midway through the step — once the job's lock has been renewed four times (two lock durations)
+  // and BullMQ's stalled check has run twice, which is what would have handed the job to the
+  // other worker — both workers still announce themselves, and the job is on its first attempt.
   await waitFor(async () => events.some((e) => e.type === 'started'), 10_000);
-  await new Promise((r) => setTimeout(r, 10_000)); // two lock durations
+  const redis = new Redis(REDIS_URL);
+  try {
+    const queueKey = `${prefix}:jobs-very-slow`;
+    const seen = { renewals: 0, checks: 0, lockTtl: -2, checkTtl: -2 };
+    await waitFor(async () => {
+      const [lockTtl, checkTtl] = await Promise.all([
+        redis.pttl(`${queueKey}:${job.id}:lock`),
+        redis.pttl(`${queueKey}:stalled-check`),
+      ]);
+      // A renewal or a new check sets its key's time to live afresh: it goes up.
+      if (lockTtl > seen.lockTtl && seen.lockTtl !== -2) seen.renewals += 1;
+      if (checkTtl > seen.checkTtl) seen.checks += 1;
+      Object.assign(seen, { lockTtl, checkTtl });
+      return seen.renewals >= 4 && seen.checks >= 3;
+    }, 40_000);
+  } finally {
+    redis.disconnect();
+  }
   const midway = await driver.queue.get(job.id);
   expect(midway).toMatchObject({ status: 'running', attempts: 1 });
   expect((await driver.workers.list()).map((w) => w.pid).sort()).toEqual([a.pid, b.pid].sort());

@@ -7,7 +7,7 @@ import { jobEvent, newJobRecord } from '../../../src/queue/job-lifecycle';
 import { RedisJobStore } from '../../../src/queue/bullmq/redis-job-store';
 import { RedisKeys } from '../../../src/queue/bullmq/redis-keys';
 import { REDIS_URL } from '../../helpers/redis';
-import { aborted, driverHarness, recordEvents, request, resultOf, sleep, waitFor } from '../queue-fixtures';
+import { aborted, drained, driverHarness, recordEvents, request, resultOf, waitFor } from '../queue-fixtures';
 
 describe('bullmq driver', () => {
   const harness = driverHarness('bullmq with Redis results');
@@ -32,6 +32,24 @@ describe('bullmq driver', () => {
     const job = await worker.getNextJob('dead-token', { block: false });
     if (!job?.id) throw new Error('the dying worker found no job');
     return job.id;
+  }
+
+  /**
+   * Waits for BullMQ's stalled check of `model`'s queue to run `times` more
+   * times (each run sets its `stalled-check` key afresh): what would hand a
+   * job to another run, or run it twice, has had its chance.
+   */
+  async function stalledChecks(model: string, times: number): Promise<void> {
+    const redis = connect();
+    const key = `${harness.prefix}:jobs-${model}:stalled-check`;
+    let ttl = await redis.pttl(key);
+    let seen = 0;
+    await waitFor(`${times} stalled checks of jobs-${model}`, async () => {
+      const now = await redis.pttl(key);
+      if (now > ttl) seen += 1;
+      ttl = now;
+      return seen >= times;
+    });
   }
 
   afterEach(async () => {
@@ -154,8 +172,10 @@ describe('bullmq driver', () => {
     expect(final).toMatchObject({ type: 'succeeded', result: { parameters: request.prompt } });
     expect(await driver.queue.get(id)).toMatchObject({ status: 'succeeded', attempts: 2 });
     expect(signals).toHaveLength(2);
-    await sleep(200);
-    expect(watch.types().filter((t) => t === 'succeeded')).toHaveLength(1);
+    // Two more stalled checks after the end, and every event published until now: one success.
+    await stalledChecks('m1', 2);
+    expect((await drained(driver, id, watch)).filter((e) => e.type === 'succeeded')).toHaveLength(1);
+    expect(signals).toHaveLength(2);
   });
 
   it('loses nothing when a worker dies after recording its result but before BullMQ heard it', async () => {
@@ -197,7 +217,7 @@ describe('bullmq driver', () => {
       async () => (await driver.queue.depth('m1')) === 0 && !(await connect().exists(lock.key)),
       10_000,
     );
-    await sleep(300);
+    await stalledChecks('m1', 2);
     expect(ran).toBe(false);
     expect(await driver.queue.get(id)).toMatchObject({ status: 'succeeded', attempts: 1, result });
     expect(watch.types().filter((t) => t === 'succeeded' || t === 'failed')).toEqual(['succeeded']);
@@ -230,9 +250,13 @@ describe('bullmq driver', () => {
     );
     expect(outcomes.filter(Boolean)).toHaveLength(1);
     const final = await watch.final();
-    await sleep(100);
-    // `queued` and `started` come from the start script (the job was never announced), then one final event.
-    expect(watch.types()).toEqual(['queued', 'started', final.type]);
+    // `queued` and `started` come from the start script (the job was never announced), then one final
+    // event: everything published before the marker has arrived.
+    expect((await drained(driver, record.id, watch)).map((e) => e.type)).toEqual([
+      'queued',
+      'started',
+      final.type,
+    ]);
     expect((await stores[2].get(record.id))?.status).toBe(final.type);
     // A stale attempt can neither requeue nor overwrite progress.
     expect(await stores[0].requeue(record.id, 1, jobEvent(record.id, { type: 'queued' }))).toBe(false);
