@@ -60,8 +60,9 @@ export const configSchema = z.object({
    */
   CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).default(2000),
   /**
-   * `giraffe worker`: jobs it claims beyond what its device runs at once, so the next job starts the moment
-   * the device frees (its images are encoded and stored meanwhile). A claimed job waits for this worker even
+   * `giraffe worker`: jobs it claims beyond what its device runs at once. Such a job waits on its inference
+   * thread, inputs loaded, and starts the moment the last one's final `session.run` returns (that one's images
+   * are encoded and stored meanwhile, on the main thread). A claimed job waits for this worker even
    * when another is idle, so leave it at 0 where several workers serve a model and queues run short; 1 keeps
    * a single worker's device busy. `giraffe serve` (embedded: the only worker) always claims one ahead.
    * @defaultValue `0`
@@ -150,8 +151,10 @@ export const configSchema = z.object({
   /**
    * Embedded mode: memory the loaded models may take together, in MiB,
    * estimated from the size of their files. Models load on first use; to
-   * load another, the least recently used idle one is unloaded. `0`: half of
-   * the machine's memory. @defaultValue `0`
+   * load another, the least recently used idle one is unloaded, and a model
+   * in use is waited for rather than loaded beside (only a model larger than
+   * the whole budget loads beyond it, alone). `0`: half of the machine's
+   * memory. @defaultValue `0`
    */
   MODEL_MEMORY_BUDGET_MB: z.coerce.number().min(0).max(16_777_216).default(0),
   /**
