@@ -18,9 +18,10 @@
  * Two more baselines, same run, same autocannon load, show where the HTTP
  * floor lies on this machine: a bare Fastify server that parses the JSON
  * body and answers 202 (no Redis at all), and the same server doing one raw
- * `queue.add` per request (the smallest HTTP service over BullMQ). When the
- * bare server alone stays under 0.60 × raw `queue.add`, no HTTP service
- * reaches the target here; ours / (Fastify + queue.add) is what our layer costs.
+ * `queue.add` per request (the smallest HTTP service over BullMQ); ours /
+ * (Fastify + queue.add) is what our layer costs. There is no target: the old
+ * "≥ 0.60 × raw queue.add" was retired (issue 16), since for jobs that take
+ * seconds of device time admissions are not what limits anyone.
  *
  *   npm run bench:api [-- --seconds 10 --connections 16 --json FILE]
  */
@@ -38,7 +39,7 @@ import { buildApp } from '../dist/api';
 import { loadConfig } from '../dist/config';
 import { ensureDemoModel, resolveRequest } from '../dist/pipeline';
 import { createQueueDriver } from '../dist/queue';
-import { atLeast, atMost, writeBenchResult } from './lib/bench-results';
+import { atMost, writeBenchResult } from './lib/bench-results';
 import { driverJobOptions, deleteKeys, REDIS_URL } from './lib/bench-redis';
 import { endProcess } from './lib/end-process';
 
@@ -155,7 +156,7 @@ async function main(): Promise<void> {
         `raw BullMQ queue.add, ${CONNECTIONS} in flight          ${raw.toFixed(0)} adds/s`,
         `bare Fastify, JSON body → 202 (no Redis)       ${bare.toFixed(0)} req/s   = ${(bare / raw).toFixed(2)} × raw queue.add`,
         `bare Fastify + one raw queue.add per request   ${bareAdd.toFixed(0)} req/s   = ${(bareAdd / raw).toFixed(2)} × raw queue.add`,
-        `API / raw                                      ${(api.rps / raw).toFixed(2)}   (target ≥ 0.60)`,
+        `API / raw                                      ${(api.rps / raw).toFixed(2)}   (no target)`,
         `API / (bare Fastify + queue.add)               ${(api.rps / bareAdd).toFixed(2)}   (what giraffe's layer costs over the smallest HTTP service)`,
       ].join('\n'),
     );
@@ -167,7 +168,6 @@ async function main(): Promise<void> {
           name: 'POST /v1/generate',
           value: api.rps,
           unit: 'req/s',
-          ...atLeast(api.rps / raw, 0.6, '≥ 0.60 × raw'),
           baseline: { name: 'raw BullMQ queue.add, same concurrency', value: raw, unit: 'adds/s' },
         },
         {
