@@ -20,3 +20,22 @@ it('the README documents `giraffe serve --device` as serve --help gives it', () 
   const flags = /\[--device ([^\]]+)\]/.exec(serveUsage)![1];
   expect(read('README.md')).toContain(`giraffe serve [--host HOST] [--port PORT] [--device ${flags}]`);
 });
+
+it('docs/models.md names known-good repositories, with their revision and layout, for every family giraffe runs', () => {
+  const doc = read('docs/models.md');
+  const table = doc.slice(doc.indexOf('### Real exports, per family'));
+  const rows = table
+    .split('\n')
+    .filter((line) => line.startsWith('| ') && !line.startsWith('| family') && !line.startsWith('| ---'))
+    .map((line) => line.split('|').map((cell) => cell.trim()));
+  const families = rows.map((cells) => cells[1]);
+  for (const family of ['SD 1.5', 'SD 2.1', 'SD-Turbo', 'SDXL base 1.0', 'SDXL-Turbo'])
+    expect(families.some((f) => f.startsWith(family))).toBe(true);
+  for (const cells of rows) {
+    // A Hub id `giraffe models pull` takes, a pinned revision, and the layout it was checked in.
+    expect(cells[2]).toMatch(/^`[\w.-]+\/[\w.-]+`/);
+    expect(cells[3]).toMatch(/commit `[0-9a-f]{7}`/);
+    expect(cells[6]).not.toBe('');
+  }
+  expect(read('README.md')).toContain('docs/models.md');
+});
