@@ -7,7 +7,7 @@
  * embedded service (memory driver, a real worker) over loopback HTTP.
  * Medians, and their ratio; the machine is shared, so compare the ratio.
  *
- *   npm run build && node --import tsx bench/a1111.ts [-- --runs 30]
+ *   npm run build && node --import tsx bench/a1111.ts [-- --runs 30 --json FILE]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,9 +19,12 @@ import { loadConfig } from '../dist/config';
 import { ensureDemoModel } from '../dist/pipeline';
 import { createQueueDriver } from '../dist/queue';
 import { WorkerService } from '../dist/worker';
+import { writeBenchResult } from './lib/bench-results';
 import { endProcess } from './lib/end-process';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '30' } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '30' }, json: { type: 'string' } },
+});
 const RUNS = Number(values.runs);
 const fields = { prompt: 'a giraffe eating a building', steps: 4, width: 64, height: 64, seed: 1 };
 
@@ -87,6 +90,18 @@ async function main(): Promise<void> {
   console.log(`POST /sdapi/v1/txt2img (blocking, base64 PNG):        median ${a.toFixed(1)} ms`);
   console.log(`POST /v1/generate?wait=true + GET image (native):     median ${n.toFixed(1)} ms`);
   console.log(`ratio a1111 / native: ${(a / n).toFixed(3)}`);
+  writeBenchResult(values.json, {
+    bench: 'a1111',
+    title: `the AUTOMATIC1111 adapter end to end against giraffe's own API, ${RUNS} interleaved runs each (demo model, 64×64, 4 steps)`,
+    figures: [
+      {
+        name: 'POST /sdapi/v1/txt2img (blocking, base64 PNG), median',
+        value: +a.toFixed(1),
+        unit: 'ms',
+        baseline: { name: 'POST /v1/generate?wait=true + GET the image', value: +n.toFixed(1), unit: 'ms' },
+      },
+    ],
+  });
 
   await app.close();
   await worker.stop(0);
