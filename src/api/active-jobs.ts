@@ -11,19 +11,25 @@ const RETRY_AFTER_S = 10;
 
 /** Where one scope's unfinished jobs are listed: member → when it was added (ms). */
 interface ActiveJobStore {
-  /** Adds `member`; resolves with the scope's members after the add. */
-  add(scope: string, member: string, now: number): Promise<Map<string, number>>;
+  /** Adds `member`; resolves with how many members the scope has after the add. */
+  add(scope: string, member: string, now: number): Promise<number>;
+  /** The scope's members, read only when it is at its limit (a scope may list thousands). */
+  members(scope: string): Promise<Map<string, number>>;
   remove(scope: string, members: readonly string[]): Promise<void>;
 }
 
 class MemoryActiveJobs implements ActiveJobStore {
   readonly #scopes = new Map<string, Map<string, number>>();
 
-  async add(scope: string, member: string, now: number): Promise<Map<string, number>> {
+  async add(scope: string, member: string, now: number): Promise<number> {
     let members = this.#scopes.get(scope);
     if (!members) this.#scopes.set(scope, (members = new Map()));
     members.set(member, now);
-    return new Map(members);
+    return members.size;
+  }
+
+  async members(scope: string): Promise<Map<string, number>> {
+    return new Map(this.#scopes.get(scope));
   }
 
   async remove(scope: string, members: readonly string[]): Promise<void> {
@@ -57,22 +63,21 @@ class RedisActiveJobs implements ActiveJobStore {
     return `${this.prefix}:active:${scope}`;
   }
 
-  async add(scope: string, member: string, now: number): Promise<Map<string, number>> {
+  async add(scope: string, member: string, now: number): Promise<number> {
     const key = this.#key(scope);
-    // One round trip: the add and the read are one transaction, so two submits never both miss each other.
+    // One round trip: the add and the count are one transaction, so two submits never both miss each other.
     const replies = await unlessRedisAway(() =>
-      this.redis
-        .multi()
-        .zadd(key, now, member)
-        .pexpire(key, this.ttlMs)
-        .zrange(key, '0', '-1', 'WITHSCORES')
-        .exec(),
+      this.redis.multi().zadd(key, now, member).pexpire(key, this.ttlMs).zcard(key).exec(),
     );
-    const [err, flat] = replies?.[2] ?? [];
+    const [err, count] = replies?.[2] ?? [];
     if (err) throw err;
+    return Number(count);
+  }
+
+  async members(scope: string): Promise<Map<string, number>> {
+    const flat = await unlessRedisAway(() => this.redis.zrange(this.#key(scope), '0', '-1', 'WITHSCORES'));
     const members = new Map<string, number>();
-    const list = flat as string[];
-    for (let i = 0; i < list.length; i += 2) members.set(list[i], Number(list[i + 1]));
+    for (let i = 0; i < flat.length; i += 2) members.set(flat[i], Number(flat[i + 1]));
     return members;
   }
 
@@ -101,8 +106,9 @@ export class ActiveJobLimit {
   /** Runs `enqueue` (which resolves with the new job's id) if `scope` has room, else a 429. */
   async admit(scope: string, reservation: string, enqueue: () => Promise<string>): Promise<string> {
     const pending = `pending:${reservation}`;
-    const members = await this.store.add(scope, pending, Date.now());
-    if (members.size > this.max) {
+    // Counted, not listed: under the limit a submit costs the same however many jobs the scope has.
+    if ((await this.store.add(scope, pending, Date.now())) > this.max) {
+      const members = await this.store.members(scope);
       const stale = await this.#finished(members);
       await this.store.remove(scope, stale);
       if (members.size - stale.length > this.max) {
