@@ -39,7 +39,7 @@ import { buildApp } from '../dist/api';
 import { loadConfig } from '../dist/config';
 import { ensureDemoModel, resolveRequest } from '../dist/pipeline';
 import { createQueueDriver } from '../dist/queue';
-import { announceWorker } from './lib/announce-worker';
+import { announceStandInWorker } from '../test/helpers/stand-in-worker';
 import { atMost, writeBenchResult } from './lib/bench-results';
 import { driverJobOptions, deleteKeys, REDIS_URL } from './lib/bench-redis';
 import { endProcess } from './lib/end-process';
@@ -70,7 +70,7 @@ async function apiRate(
   });
   const driver = createQueueDriver({ redisUrl: REDIS_URL, prefix, dataDir });
   // No worker runs (admission alone is measured), but the API takes jobs only for served models.
-  const stopAnnouncing = await announceWorker(driver, ['demo'], 'bench-api');
+  await announceStandInWorker(driver, ['demo'], 'bench-api');
   const app = await buildApp({
     config,
     driver,
@@ -80,7 +80,6 @@ async function apiRate(
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const result = await loadFromChild(`${address}/v1/generate`);
   await app.close();
-  await stopAnnouncing();
   await driver.close();
   return {
     rps: result.requests.average,

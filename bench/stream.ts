@@ -35,7 +35,7 @@ import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
 import type { JobResult } from '../dist/jobs';
 import { createQueueDriver } from '../dist/queue';
-import { announceWorker } from './lib/announce-worker';
+import { announceStandInWorker } from '../test/helpers/stand-in-worker';
 import { atMost, writeBenchResult, type BenchFigure } from './lib/bench-results';
 import { deleteKeys, REDIS_URL } from './lib/bench-redis';
 import { endProcess } from './lib/end-process';
@@ -245,7 +245,7 @@ async function main(): Promise<void> {
     { workerId: 'bench-stream' },
   );
   // This process's consumer is the worker: announced, so the API takes jobs for the model.
-  const stopAnnouncing = await announceWorker(driver, ['demo'], 'bench-stream');
+  await announceStandInWorker(driver, ['demo'], 'bench-stream');
   try {
     const base = await listening(serve);
     const serverPid = serve.child.pid!;
@@ -342,7 +342,6 @@ async function main(): Promise<void> {
   } finally {
     for (const p of procs) p.stop();
     await consumer.close(1000).catch(() => undefined);
-    await stopAnnouncing();
     await driver.close();
     publisher.disconnect();
     serve.child.kill('SIGTERM');
